@@ -1,0 +1,1 @@
+"""toycluster: a Kubernetes-networking lab built from real Linux namespaces."""

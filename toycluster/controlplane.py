@@ -1,0 +1,94 @@
+"""The control plane process of one cluster: API server, store, controllers, scheduler and the kubelets.
+
+Started by `toycluster up` as `python -m toycluster.controlplane NAME`. It serves the API on
+/var/lib/toycluster/NAME/api.sock, and on a restart adopts the pods and processes that exist.
+"""
+import asyncio
+import concurrent.futures
+import os
+import platform
+import signal
+import sys
+
+from . import apiclient, apiserver, controllers, kubelet, nodes, workloads, objects
+from .store import Store, now_rfc3339
+
+RESYNC_SECONDS = 2.0
+
+
+def node_object(cfg, n: int) -> dict:
+    name = f"node{n}"
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                                  "kubernetes.io/arch": "amd64",
+                                                  **({"node-role.kubernetes.io/control-plane": ""} if n == 1 else {})}},
+            "spec": {"podCIDR": str(cfg.pod_subnet(n)), "podCIDRs": [str(cfg.pod_subnet(n))]},
+            "status": {"addresses": [{"type": "InternalIP", "address": cfg.node_ip(n)},
+                                     {"type": "Hostname", "address": name}],
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                       "message": "kubelet is posting ready status",
+                                       "lastHeartbeatTime": now_rfc3339()}],
+                       "nodeInfo": {"kubeletVersion": "v1.31.0-toycluster", "osImage": "toycluster netns",
+                                    "kernelVersion": platform.release(), "operatingSystem": "linux",
+                                    "architecture": "amd64", "containerRuntimeVersion": "toycluster://0.1"}}}
+
+
+class ControlPlane:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.store = Store(f"{cfg.state_dir}/state.json")
+        self.api = apiserver.API(self.store)
+        self.controllers = controllers.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
+        self.kubelets = []
+        self._pending = False
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for n in range(1, self.cfg.nodes + 1):
+            if self.store.get("Node", "", f"node{n}") is None:
+                self.store.put(node_object(self.cfg, n))
+        kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
+        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, kernel_thread) for n in range(1, self.cfg.nodes + 1)]
+        for k in self.kubelets:                # a restarted control plane adopts what is running
+            for pod in self.store.list("Pod"):
+                if pod["spec"].get("nodeName") == k.node and not pod["metadata"].get("deletionTimestamp"):
+                    k.start(pod, adopt=True)
+        self.store.on_change = self.wake
+        sock = apiclient.socket_path(self.cfg.name)
+        if os.path.exists(sock):
+            os.unlink(sock)
+        server = await apiserver.serve(self.api, sock)
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set_result, None)
+        self.reconcile()
+        print(f"control plane of cluster {self.cfg.name} serving on {sock}", flush=True)
+        while not stop.done():
+            await asyncio.wait([stop], timeout=RESYNC_SECONDS)
+            self.reconcile()
+        server.close()
+        self.store.save()
+
+    def wake(self) -> None:
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self.reconcile)
+
+    def reconcile(self) -> None:
+        self._pending = False
+        try:
+            self.controllers.reconcile()
+            for k in self.kubelets:
+                k.sync()
+        except Exception as e:   # a controller bug must not take the data plane down: log and go on
+            print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    cfg = nodes.ClusterConfig.load(sys.argv[1])
+    objects.IMAGE_CHECK = workloads.check_image
+    asyncio.run(ControlPlane(cfg).run())
+
+
+if __name__ == "__main__":
+    main()

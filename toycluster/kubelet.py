@@ -1,0 +1,301 @@
+"""kubelet (one per node): creates and deletes pods — network namespace, CNI, container processes — and
+reports their status; restarts crashed containers as the pod's restartPolicy says.
+
+A container is a process forked from the control plane and moved into the pod's namespaces (network,
+plus its own UTS and mount namespaces for the hostname, /etc/resolv.conf and /etc/hosts). Exits are
+noticed through a pidfd, which also works for processes adopted after a control-plane restart.
+"""
+import asyncio
+import contextlib
+import copy
+import gc
+import os
+import shutil
+import signal
+import time
+
+import setproctitle
+
+from . import cni, kernel, workloads
+from .store import now_rfc3339
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+GRACE_CAP = 2.0        # seconds a container gets between SIGTERM and SIGKILL here (upstream: 30)
+FIELD_REFS = {"metadata.name": "name", "metadata.namespace": "namespace", "status.podIP": "ip",
+              "spec.nodeName": "node", "status.hostIP": "host_ip"}
+
+
+def backoff(restarts: int) -> float:
+    """Delay before restart N: at once the first time, then 10 s doubling up to 5 min, as upstream."""
+    return 0 if restarts <= 1 else min(10 * 2 ** (restarts - 2), 300)
+
+
+def resolv_conf(namespace: str, dns_ip: str) -> str:
+    return (f"search {namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
+            f"nameserver {dns_ip}\noptions ndots:5\n")
+
+
+def hosts_file(ip: str, hostname: str, fqdn: str | None) -> str:
+    names = f"{fqdn}\t{hostname}" if fqdn else hostname
+    return ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
+            f"{ip}\t{names}\n")
+
+
+class Container:
+    def __init__(self, spec: dict):
+        self.spec, self.name = spec, spec["name"]
+        self.pid = self.pidfd = None
+        self.restarts, self.started_at, self.last = 0, None, None    # last: (exit code, reason, time)
+        self.waiting = "ContainerCreating"
+
+
+class PodRuntime:
+    def __init__(self, pod: dict, netns: str):
+        self.uid, self.netns = pod["metadata"]["uid"], netns
+        self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.containers = {c["name"]: Container(c) for c in pod["spec"]["containers"]}
+        self.ip, self.stopping, self.started = None, False, now_rfc3339()
+
+
+class Kubelet:
+    def __init__(self, cfg, store, n: int, executor):
+        self.cfg, self.store, self.n, self.executor = cfg, store, n, executor
+        self.node, self.node_ns, self.host_ip = f"node{n}", cfg.node_ns(n), cfg.node_ip(n)
+        self.ipam = cni.IPAM(f"{cfg.state_dir}/ipam/{self.node}", str(cfg.pod_subnet(n)))
+        self.pods: dict[str, PodRuntime] = {}
+        self.loop = asyncio.get_running_loop()
+
+    def log_dir(self, rt: PodRuntime) -> str:
+        return f"{self.cfg.state_dir}/logs/{rt.namespace}_{rt.name}"
+
+    # -- reconcile: start what is new on this node, stop what is being deleted --
+    def sync(self) -> None:
+        for pod in self.store.list("Pod"):
+            if pod["spec"].get("nodeName") != self.node:
+                continue
+            uid = pod["metadata"]["uid"]
+            rt = self.pods.get(uid)
+            if pod["metadata"].get("deletionTimestamp"):
+                if rt is None:
+                    self.loop.create_task(self.stop(pod, PodRuntime(pod, self._netns(pod))))
+                elif not rt.stopping:
+                    self.loop.create_task(self.stop(pod, rt))
+            elif rt is None:
+                self.start(pod)
+
+    def _netns(self, pod: dict) -> str:
+        return self.cfg.pod_ns(pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    def start(self, pod: dict, adopt: bool = False) -> None:
+        rt = PodRuntime(pod, self._netns(pod))
+        self.pods[rt.uid] = rt
+        self.loop.create_task(self._start(pod, rt, adopt))
+
+    async def _start(self, pod: dict, rt: PodRuntime, adopt: bool) -> None:
+        old = {c["name"]: c for c in pod.get("status", {}).get("containerStatuses", [])}
+        try:     # netlink work runs on the kernel thread; processes are forked from this (main) thread
+            fresh = await self.loop.run_in_executor(self.executor, self._sandbox, pod, rt)
+            for c in rt.containers.values():
+                if rt.stopping:
+                    return
+                status = old.get(c.name, {})
+                c.restarts = status.get("restartCount", 0)
+                pid = int(status.get("containerID", "x://0").split("://")[1])
+                if adopt and not fresh and pid and self._alive_in(pid, rt.netns):
+                    c.pid, c.started_at, c.waiting = pid, status.get("state", {}).get("running", {}).get(
+                        "startedAt", now_rfc3339()), None
+                    self._watch(rt, c)
+                else:
+                    self.run(pod, rt, c)
+        except Exception as e:
+            for c in rt.containers.values():
+                c.waiting = f"CreateContainerError: {e}"
+        self.report(rt)
+
+    def _sandbox(self, pod: dict, rt: PodRuntime) -> bool:
+        """The pod sandbox: network namespace, CNI ADD, /etc files, log folder. True if it was new."""
+        fresh = not kernel.netns_exists(rt.netns)
+        if fresh:
+            kernel.create_netns(rt.netns)
+        owner = f"{rt.namespace}/{rt.name}"
+        result = cni.add(self.node_ns, rt.netns, self.ipam, owner, self.cfg.gateway(self.n))
+        rt.ip = result["ips"][0]["address"].split("/")[0]
+        self._write_etc(pod, rt)
+        os.makedirs(self.log_dir(rt), exist_ok=True)
+        return fresh
+
+    def _remove_sandbox(self, rt: PodRuntime) -> None:
+        cni.delete(self.node_ns, rt.netns, self.ipam, f"{rt.namespace}/{rt.name}")
+        kernel.delete_netns(rt.netns)
+        shutil.rmtree(kernel.etc_dir(rt.netns), ignore_errors=True)
+        shutil.rmtree(self.log_dir(rt), ignore_errors=True)
+
+    def _alive_in(self, pid: int, netns: str) -> bool:
+        try:
+            return os.stat(f"/proc/{pid}/ns/net").st_ino == kernel.netns_inode(netns)
+        except OSError:
+            return False
+
+    def _write_etc(self, pod: dict, rt: PodRuntime) -> None:
+        spec, etc = pod["spec"], kernel.etc_dir(rt.netns)
+        os.makedirs(etc, exist_ok=True)
+        hostname = spec.get("hostname", rt.name)[:63]
+        fqdn = f"{hostname}.{spec['subdomain']}.{rt.namespace}.svc.cluster.local" if spec.get("subdomain") else None
+        for name, text in (("resolv.conf", resolv_conf(rt.namespace, self.cfg.dns_ip())),
+                           ("hosts", hosts_file(rt.ip, hostname, fqdn)), ("hostname", hostname + "\n")):
+            with open(f"{etc}/{name}", "w") as f:
+                f.write(text)
+
+    # -- containers: fork, move into the pod, become the workload --
+    def run(self, pod: dict, rt: PodRuntime, c: Container) -> None:
+        kind, what = workloads.resolve(c.spec)
+        info = {"name": rt.name, "namespace": rt.namespace, "ip": rt.ip, "node": self.node,
+                "host_ip": self.host_ip, "hostname": pod["spec"].get("hostname", rt.name)[:63]}
+        env = {"PATH": PATH, "HOSTNAME": info["hostname"]}
+        for e in c.spec.get("env", []):
+            ref = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            env[e["name"]] = info.get(FIELD_REFS.get(ref), "") if ref else str(e.get("value", ""))
+        log = f"{self.log_dir(rt)}/{c.name}.log"
+        if os.path.exists(log) and c.restarts:
+            os.replace(log, log + ".previous")        # what `logs --previous` shows
+        pid = os.fork()
+        if pid == 0:
+            self._child(rt, kind, what, c.spec, info, env, log)
+        c.pid, c.started_at, c.waiting = pid, now_rfc3339(), None
+        self._watch(rt, c)
+
+    @staticmethod
+    def _child(rt, kind, what, spec, info, env, log) -> None:
+        try:
+            os.setsid()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+            os.closerange(3, 1 << 16)    # no inherited API socket, netlink or epoll handle
+            setproctitle.setproctitle(f"toycluster pod {rt.netns} container {spec['name']}")
+            kernel.enter_pod_netns(rt.netns, info["hostname"])
+            os.chdir("/")
+            os.environ.clear()
+            os.environ.update(env)
+            if kind == "exec":
+                os.execvpe(what[0], what, env)
+            gc.freeze()                   # keep the pages shared with the control plane unwritten
+            workloads.run_builtin(what, spec, info)
+        except BaseException as e:       # noqa: BLE001 - the child must never return into the parent's code
+            with contextlib.suppress(Exception):
+                os.write(2, f"toycluster: cannot start container {spec['name']}: {e}\n".encode())
+            os._exit(128 if not isinstance(e, FileNotFoundError) else 127)
+        os._exit(0)
+
+    def _watch(self, rt: PodRuntime, c: Container) -> None:
+        try:
+            c.pidfd = os.pidfd_open(c.pid)
+        except ProcessLookupError:
+            self.loop.call_soon(self._exited, rt, c)
+            return
+        self.loop.add_reader(c.pidfd, self._exited, rt, c)
+
+    def _exited(self, rt: PodRuntime, c: Container) -> None:
+        if c.pidfd is not None:
+            self.loop.remove_reader(c.pidfd)
+            os.close(c.pidfd)
+            c.pidfd = None
+        code = None
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(c.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        code = 137 if code is None else (128 - code if code < 0 else code)
+        c.pid, c.last = None, (code, "Completed" if code == 0 else "Error", now_rfc3339())
+        if rt.stopping:
+            return
+        policy = self.store.get("Pod", rt.namespace, rt.name)
+        policy = policy["spec"].get("restartPolicy", "Always") if policy else "Never"
+        if policy == "Always" or (policy == "OnFailure" and code != 0):
+            c.restarts += 1
+            delay = backoff(c.restarts)
+            c.waiting = "CrashLoopBackOff" if delay else "ContainerCreating"
+            self.loop.call_later(delay, self._restart, rt, c)
+        self.report(rt)
+
+    def _restart(self, rt: PodRuntime, c: Container) -> None:
+        pod = self.store.get("Pod", rt.namespace, rt.name)
+        if rt.stopping or pod is None or self.pods.get(rt.uid) is not rt:
+            return
+        try:
+            self.run(pod, rt, c)
+        except Exception as e:
+            c.waiting = f"RunContainerError: {e}"
+        self.report(rt)
+
+    # -- deletion: SIGTERM, a grace period, SIGKILL, then CNI DEL and the namespace --
+    async def stop(self, pod: dict, rt: PodRuntime) -> None:
+        rt.stopping = True
+        pids = [c.pid for c in rt.containers.values() if c.pid]
+        pids += [p for p in kernel.pids_in_netns([rt.netns]) if p not in pids]
+        grace = min(pod["spec"].get("terminationGracePeriodSeconds", 30), GRACE_CAP)
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
+            deadline = time.time() + wait
+            while time.time() < deadline and any(self._running(p) for p in pids):
+                await asyncio.sleep(0.01)
+        for c in rt.containers.values():
+            if c.pidfd is not None:
+                self._exited(rt, c)
+        await self.loop.run_in_executor(self.executor, self._remove_sandbox, rt)
+        self.pods.pop(rt.uid, None)
+        current = self.store.get("Pod", rt.namespace, rt.name)
+        if current and current["metadata"]["uid"] == rt.uid:
+            self.store.delete("Pod", rt.namespace, rt.name)
+
+    @staticmethod
+    def _running(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    # -- status, shaped as the API has it --
+    def report(self, rt: PodRuntime) -> None:
+        pod = self.store.get("Pod", rt.namespace, rt.name)
+        if pod is None or pod["metadata"]["uid"] != rt.uid:
+            return
+        statuses, all_running, all_done, all_ok = [], True, True, True
+        for c in rt.containers.values():
+            if c.pid:
+                state, all_done = {"running": {"startedAt": c.started_at}}, False
+            elif c.waiting:
+                state, all_done = {"waiting": {"reason": c.waiting.split(":")[0], "message": c.waiting}}, False
+            else:
+                state = {"terminated": {"exitCode": c.last[0], "reason": c.last[1], "finishedAt": c.last[2]}}
+                all_ok &= c.last[0] == 0
+            all_running &= bool(c.pid)
+            entry = {"name": c.name, "image": c.spec["image"], "ready": bool(c.pid), "started": bool(c.pid),
+                     "restartCount": c.restarts, "state": state,
+                     "containerID": f"toycluster://{c.pid or 0}"}
+            if c.last and c.restarts:
+                entry["lastState"] = {"terminated": {"exitCode": c.last[0], "reason": c.last[1],
+                                                     "finishedAt": c.last[2]}}
+            statuses.append(entry)
+        phase = "Running" if not all_done else ("Succeeded" if all_ok else "Failed")
+        if all(c.waiting == "ContainerCreating" and not c.restarts for c in rt.containers.values()):
+            phase = "Pending"
+        ready = "True" if all_running else "False"
+        conditions = [{"type": t, "status": s} for t, s in
+                      (("Initialized", "True"), ("Ready", ready), ("ContainersReady", ready), ("PodScheduled", "True"))]
+        status = {"phase": phase, "conditions": conditions, "hostIP": self.host_ip,
+                  "hostIPs": [{"ip": self.host_ip}], "startTime": rt.started, "containerStatuses": statuses}
+        if rt.ip:
+            status.update(podIP=rt.ip, podIPs=[{"ip": rt.ip}])
+        old = {k: v for k, v in pod.get("status", {}).items()}
+        if old != status:
+            pod = copy.deepcopy(pod)
+            pod["status"] = status
+            self.store.put(pod)

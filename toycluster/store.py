@@ -1,0 +1,104 @@
+"""etcd: the API server's store of objects, with resource versions, a watch log and atomic persistence."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+import json
+import os
+import time
+import uuid
+
+from .nodes import write_atomic
+
+CLUSTER_SCOPED = {"Namespace", "Node"}
+
+
+def key_of(obj: dict) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    ns = "" if obj["kind"] in CLUSTER_SCOPED else meta.get("namespace", "default")
+    return obj["kind"], ns, meta["name"]
+
+
+def now_rfc3339(t: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t if t is not None else time.time()))
+
+
+class Store:
+    """Objects keyed by (kind, namespace, name); every change bumps the resource version and is
+    recorded for watchers; the whole store is written to disk atomically (debounced)."""
+
+    def __init__(self, path: str | None):
+        self.path, self.objects, self.rv = path, {}, 0
+        self.log = collections.deque(maxlen=20000)      # (rv, type, object) for watchers
+        self.waiters: list[asyncio.Future] = []
+        self.on_change = None                             # the controllers' wake-up call
+        self._save_pending = False
+        if path and os.path.exists(path):
+            with open(path) as f:
+                data = json.load(f)
+            self.rv = data["resourceVersion"]
+            for obj in data["items"]:
+                self.objects[key_of(obj)] = obj
+
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        return self.objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+
+    def list(self, kind: str, namespace: str | None = None) -> list[dict]:
+        return [o for (k, ns, _), o in sorted(self.objects.items())
+                if k == kind and (namespace is None or ns == namespace)]
+
+    def put(self, obj: dict) -> dict:
+        """Create or replace OBJ; fills uid, creationTimestamp and generation as the API server does."""
+        key = key_of(obj)
+        old = self.objects.get(key)
+        meta = obj["metadata"]
+        if obj["kind"] not in CLUSTER_SCOPED:
+            meta["namespace"] = key[1]
+        meta.setdefault("uid", old["metadata"]["uid"] if old else str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp",
+                        old["metadata"]["creationTimestamp"] if old else now_rfc3339())
+        if "spec" in obj:
+            gen = old["metadata"].get("generation", 1) if old else 1
+            meta["generation"] = gen + 1 if old and old.get("spec") != obj["spec"] else gen
+        self.rv += 1
+        meta["resourceVersion"] = str(self.rv)
+        self.objects[key] = obj
+        self._record("MODIFIED" if old else "ADDED", obj)
+        return obj
+
+    def delete(self, kind: str, namespace: str, name: str) -> dict | None:
+        obj = self.objects.pop((kind, "" if kind in CLUSTER_SCOPED else namespace, name), None)
+        if obj:
+            self.rv += 1
+            self._record("DELETED", obj)
+        return obj
+
+    def events_since(self, rv: int) -> list[dict]:
+        return [{"type": t, "object": o} for r, t, o in self.log if r > rv]
+
+    async def wait_change(self, timeout: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    def _record(self, kind: str, obj: dict) -> None:
+        self.log.append((self.rv, kind, copy.deepcopy(obj)))
+        for fut in self.waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self.waiters.clear()
+        if self.on_change:
+            self.on_change()
+        if self.path and not self._save_pending:
+            self._save_pending = True
+            asyncio.get_running_loop().call_later(0.05, self.save)
+
+    def save(self) -> None:
+        self._save_pending = False
+        if self.path:
+            write_atomic(self.path, json.dumps({"resourceVersion": self.rv,
+                                                "items": list(self.objects.values())}))
