@@ -45,7 +45,7 @@ class API:
         validated = []
         for i, doc in enumerate(items):
             try:
-                obj = objects.validate(doc, doc.get("_source", f"object {i + 1}"))
+                obj = objects.validate(doc, f"object {i + 1}")
             except objects.ManifestError as e:
                 raise APIError(422, str(e)) from e
             validated.append(obj)
@@ -105,7 +105,7 @@ class API:
     def delete(self, kind: str, namespace: str, name: str) -> str:
         obj = self.store.get(kind, namespace, name)
         if obj is None:
-            plural = objects.KINDS_BY_KIND[kind]["resource"] if hasattr(objects, "KINDS_BY_KIND") else kind.lower() + "s"
+            plural = objects.KINDS_BY_KIND[kind]["resource"]
             raise APIError(404, f"{plural} \"{name}\" not found" +
                            (f" in namespace \"{namespace}\"" if kind not in CLUSTER_SCOPED else ""))
         if kind == "Node":

@@ -73,7 +73,7 @@ class Controllers:
         for rs in sets:        # a rollout: older templates scaled to zero (kept, as revision history)
             if rs is not current and rs["spec"]["replicas"] != 0:
                 self._set(rs, ("spec", "replicas"), 0)
-        pods = [p for rs in sets + [current] for p in self._pods_of(rs)]
+        pods = [p for rs in (sets if current in sets else sets + [current]) for p in self._pods_of(rs)]
         ready = sum(pod_ready(p) for p in pods)
         updated = len(self._pods_of(current))
         status = {"observedGeneration": d["metadata"].get("generation", 1), "replicas": len(pods),

@@ -105,6 +105,8 @@ class Kubelet:
                 if adopt and not fresh and pid and self._alive_in(pid, rt.netns):
                     c.pid, c.started_at, c.waiting = pid, status.get("state", {}).get("running", {}).get(
                         "startedAt", now_rfc3339()), None
+                    last = status.get("lastState", {}).get("terminated")
+                    c.last = (last["exitCode"], last["reason"], last["finishedAt"]) if last else None
                     self._watch(rt, c)
                 else:
                     self.run(pod, rt, c)
