@@ -1,0 +1,145 @@
+"""Pure tests (no root) of the API server's semantics and the controllers, over an in-memory store."""
+import pytest
+
+from toycluster import apiserver, controllers, objects, workloads
+from toycluster.store import Store
+
+objects.IMAGE_CHECK = workloads.check_image
+
+
+def deployment(name="web", replicas=2, image="toycluster/echo", ns="default"):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "c", "image": image}]}}}}
+
+
+@pytest.fixture
+def cp():
+    store = Store(None)
+    ctl = controllers.Controllers(store, ["node1", "node2"])
+    ctl.reconcile()
+    return store, apiserver.API(store), ctl
+
+
+def settle(ctl, times=3):
+    for _ in range(times):
+        ctl.reconcile()
+
+
+def test_builtin_namespaces_carry_the_metadata_name_label(cp):
+    store, _, _ = cp
+    names = [n["metadata"]["name"] for n in store.list("Namespace")]
+    assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    assert store.get("Namespace", "", "default")["metadata"]["labels"] == {"kubernetes.io/metadata.name": "default"}
+
+
+def test_apply_reports_created_unchanged_configured(cp):
+    _, api, _ = cp
+    assert api.apply([deployment()]) == ["deployment.apps/web created"]
+    assert api.apply([deployment()]) == ["deployment.apps/web unchanged"]
+    assert api.apply([deployment(replicas=3)]) == ["deployment.apps/web configured"]
+
+
+def test_deployment_makes_a_replicaset_and_pods_spread_over_nodes(cp):
+    store, api, ctl = cp
+    api.apply([deployment(replicas=4)])
+    settle(ctl)
+    rs = store.list("ReplicaSet")
+    assert len(rs) == 1 and rs[0]["metadata"]["name"].startswith("web-")
+    pods = store.list("Pod")
+    assert len(pods) == 4
+    h = rs[0]["metadata"]["labels"]["pod-template-hash"]
+    assert all(p["metadata"]["name"].startswith(f"web-{h}-") and len(p["metadata"]["name"]) == len(f"web-{h}-") + 5
+               for p in pods)
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["node1", "node1", "node2", "node2"]
+    assert all(p["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet" for p in pods)
+
+
+def test_scale_down_marks_extra_pods_for_deletion(cp):
+    store, api, ctl = cp
+    api.apply([deployment(replicas=3)])
+    settle(ctl)
+    api.scale("Deployment", "default", "web", 1)
+    settle(ctl)
+    live = [p for p in store.list("Pod") if not p["metadata"].get("deletionTimestamp")]
+    assert len(live) == 1 and len(store.list("Pod")) == 3, "the kubelet removes deleted pods, not the controller"
+
+
+def test_a_deleted_pod_is_replaced(cp):
+    store, api, ctl = cp
+    api.apply([deployment(replicas=1)])
+    settle(ctl)
+    first = store.list("Pod")[0]["metadata"]["name"]
+    api.delete("Pod", "default", first)
+    store.delete("Pod", "default", first)            # what the kubelet does once the pod is gone
+    settle(ctl)
+    pods = store.list("Pod")
+    assert len(pods) == 1 and pods[0]["metadata"]["name"] != first
+
+
+def test_new_template_rolls_out_to_a_new_replicaset(cp):
+    store, api, ctl = cp
+    api.apply([deployment(replicas=2)])
+    settle(ctl)
+    api.apply([deployment(replicas=2, image="traefik/whoami")])
+    settle(ctl)
+    sets = sorted(store.list("ReplicaSet"), key=lambda r: r["spec"]["replicas"])
+    assert [r["spec"]["replicas"] for r in sets] == [0, 2]
+
+
+def test_deleting_a_deployment_collects_its_replicasets_and_pods(cp):
+    store, api, ctl = cp
+    api.apply([deployment(replicas=2)])
+    settle(ctl)
+    api.delete("Deployment", "default", "web")
+    settle(ctl)
+    assert store.list("ReplicaSet") == []
+    assert all(p["metadata"].get("deletionTimestamp") for p in store.list("Pod"))
+
+
+def test_apply_is_all_or_nothing(cp):
+    store, api, _ = cp
+    bad = deployment(name="other")
+    bad["metadata"]["namespace"] = "missing"
+    with pytest.raises(apiserver.APIError, match='namespaces "missing" not found'):
+        api.apply([deployment(), bad])
+    assert store.list("Deployment") == []
+
+
+def test_a_namespace_in_the_same_apply_comes_first(cp):
+    store, api, _ = cp
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    assert api.apply([deployment(ns="shop"), ns]) == ["namespace/shop created", "deployment.apps/web created"]
+    assert store.get("Namespace", "", "shop")["metadata"]["labels"]["kubernetes.io/metadata.name"] == "shop"
+
+
+def test_pod_spec_is_immutable_and_missing_objects_are_not_found(cp):
+    _, api, _ = cp
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    api.apply([pod])
+    pod["spec"]["containers"][0]["image"] = "nginx"
+    with pytest.raises(apiserver.APIError, match="Forbidden"):
+        api.apply([pod])
+    with pytest.raises(apiserver.APIError, match='pods "nope" not found in namespace "default"'):
+        api.delete("Pod", "default", "nope")
+
+
+def test_namespace_deletion_empties_it_then_removes_it(cp):
+    store, api, ctl = cp
+    api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}, deployment(ns="shop")])
+    settle(ctl)
+    api.delete("Namespace", "", "shop")
+    settle(ctl)
+    assert store.get("Namespace", "", "shop")["status"]["phase"] == "Terminating"
+    for p in store.list("Pod", "shop"):
+        store.delete("Pod", "shop", p["metadata"]["name"])   # the kubelets finish the pods
+    settle(ctl)
+    assert store.get("Namespace", "", "shop") is None and store.list("Deployment", "shop") == []
+
+
+def test_template_hash_is_stable_and_name_safe():
+    t = deployment()["spec"]["template"]
+    assert controllers.template_hash(t) == controllers.template_hash(dict(t))
+    assert set(controllers.template_hash(t)) <= set(controllers.POD_NAME_CHARS)
