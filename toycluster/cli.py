@@ -171,7 +171,6 @@ def _pod_or_node(args, c, name: str):
 def cmd_exec(args):
     if not args.command:
         raise UsageError("exec needs a command after --: toycluster exec POD -- ip addr")
-    cluster.require_root()
     c = client(args)
     try:
         netns, hostname, pod = _pod_or_node(args, c, args.target)
@@ -294,6 +293,8 @@ def main(argv=None) -> int:
     args.command = command
     objects.IMAGE_CHECK = workloads.check_image
     try:
+        if not getattr(args, "dry_run", False):
+            cluster.require_root()
         return args.fn(args) or 0
     except (UsageError, objects.ManifestError) as e:
         print(f"error: {e}", file=sys.stderr)

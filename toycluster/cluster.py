@@ -1,6 +1,5 @@
 """The cluster's lifecycle (what kind/minikube do): up, down and status; wires nodes, control plane and checks."""
 import ipaddress
-import json
 import os
 import re
 import shutil
@@ -166,7 +165,7 @@ def status(name: str, out=sys.stdout) -> int:
     out.write(f"The control plane is running. {len(pods)} pods, {running} of them Running.\n")
     for n in range(1, cfg.nodes + 1):
         on = sum(p["spec"].get("nodeName") == f"node{n}" for p in pods)
-        out.write(f"  node{n}: {cfg.node_ip(n)}, pod CIDR {cfg.pod_subnet(n)}, {on} pods\n")
+        out.write(f"  node{n}: {cfg.node_ip(n)}, pod CIDR {cfg.pod_subnet(n)}, {on} pod{'s' * (on != 1)}\n")
     return 0
 
 
@@ -177,6 +176,3 @@ def warn_iptables(out=sys.stdout) -> None:
         out.write("note: `iptables` on this machine is the nf_tables variant and does not show the rules "
                   "toycluster writes; use iptables-legacy-save, or run scripts/setup to switch (it says how)\n")
 
-
-def describe_config(cfg) -> str:
-    return json.dumps(cfg.__dict__, indent=2)
