@@ -39,7 +39,7 @@ class API:
 
     def __init__(self, store, admit=None):
         self.store = store
-        self.admit = admit or []        # functions (obj, old, store) raising APIError
+        self.admit = admit or []        # functions (obj, old, store, planned objects) that fill in or raise APIError
 
     def apply(self, items: list[dict]) -> list[str]:
         validated = []
@@ -71,7 +71,7 @@ class API:
                                     "other than image and a few others; delete and re-create the pod")
             for check in self.admit:
                 try:
-                    check(obj, old, self.store)
+                    check(obj, old, self.store, [o for o, _ in plan])
                 except APIError as e:
                     raise APIError(e.status, f"{label}: {e}") from e
             plan.append((obj, old))

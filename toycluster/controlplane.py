@@ -9,11 +9,13 @@ import os
 import platform
 import signal
 import sys
+import time
 
-from . import apiclient, apiserver, controllers, kubelet, nodes, workloads, objects
+from . import allocators, apiclient, apiserver, controllers, endpoints, kernel, kube_proxy, kubelet, nodes, objects, workloads
 from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
+PROXY_RESYNC_SECONDS = 10.0   # kube-proxy's full resync (re-reads the kernel; upstream --iptables-sync-period 30s)
 
 
 def node_object(cfg, n: int) -> dict:
@@ -33,12 +35,63 @@ def node_object(cfg, n: int) -> dict:
                                     "architecture": "amd64", "containerRuntimeVersion": "toycluster://0.1"}}}
 
 
+class ProxySync:
+    """kube-proxy's sync loop for every node: when Services or EndpointSlices change, render each node's
+    rules and apply them inside that node's namespace (on the kernel thread); every PROXY_RESYNC_SECONDS
+    re-read the kernel too, so a flushed table comes back."""
+
+    def __init__(self, cfg, store, executor):
+        self.cfg, self.store, self.executor = cfg, store, executor
+        self.previous = {n: None for n in range(1, cfg.nodes + 1)}
+        self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
+
+    def kick(self) -> None:
+        if self.busy:
+            self.again = True
+        else:
+            asyncio.get_running_loop().create_task(self.sync())
+
+    async def sync(self) -> None:
+        self.busy = True
+        try:
+            while True:
+                self.again = False
+                services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
+                seen = [(o["metadata"]["namespace"], o["metadata"]["name"], o["metadata"]["resourceVersion"])
+                        for o in services + slices]
+                full = time.monotonic() - self.last_full > PROXY_RESYNC_SECONDS
+                if seen != self.seen or full:
+                    self.seen = seen
+                    if full:
+                        self.last_full = time.monotonic()
+                    for n in self.previous:
+                        state = kube_proxy.render(services, slices, node_name=f"node{n}",
+                                                  node_ip=self.cfg.node_ip(n), cluster_cidr=self.cfg.pod_cidr)
+                        prev = None if full else self.previous[n]
+                        try:
+                            self.previous[n] = await asyncio.get_running_loop().run_in_executor(
+                                self.executor, self._apply, self.cfg.node_ns(n), state, prev)
+                        except Exception as e:
+                            self.previous[n] = None
+                            print(f"kube-proxy on node{n}: {e}", file=sys.stderr, flush=True)
+                if not self.again:
+                    return
+        finally:
+            self.busy = False
+
+    @staticmethod
+    def _apply(node_ns: str, state: dict, previous):
+        with kernel.in_netns(node_ns):
+            return kube_proxy.apply(state, previous)
+
+
 class ControlPlane:
     def __init__(self, cfg):
         self.cfg = cfg
         self.store = Store(f"{cfg.state_dir}/state.json")
-        self.api = apiserver.API(self.store)
+        self.api = apiserver.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         self.controllers = controllers.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
+        self.endpoints = endpoints.EndpointsController(self.store)
         self.kubelets = []
         self._pending = False
 
@@ -48,6 +101,7 @@ class ControlPlane:
             if self.store.get("Node", "", f"node{n}") is None:
                 self.store.put(node_object(self.cfg, n))
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
+        self.proxy = ProxySync(self.cfg, self.store, kernel_thread)
         self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, kernel_thread) for n in range(1, self.cfg.nodes + 1)]
         for k in self.kubelets:                # a restarted control plane adopts what is running
             for pod in self.store.list("Pod"):
@@ -78,8 +132,10 @@ class ControlPlane:
         self._pending = False
         try:
             self.controllers.reconcile()
+            self.endpoints.reconcile()
             for k in self.kubelets:
                 k.sync()
+            self.proxy.kick()
         except Exception as e:   # a controller bug must not take the data plane down: log and go on
             print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 

@@ -16,7 +16,7 @@ import time
 
 import setproctitle
 
-from . import cni, kernel, workloads
+from . import cni, kernel, prober, workloads
 from .store import now_rfc3339
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,6 +48,7 @@ class Container:
         self.pid = self.pidfd = None
         self.restarts, self.started_at, self.last = 0, None, None    # last: (exit code, reason, time)
         self.waiting = "ContainerCreating"
+        self.ready = False            # the readiness probe's verdict (True at once without a probe)
 
 
 class PodRuntime:
@@ -55,6 +56,7 @@ class PodRuntime:
         self.uid, self.netns = pod["metadata"]["uid"], netns
         self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         self.containers = {c["name"]: Container(c) for c in pod["spec"]["containers"]}
+        self.hostname = pod["spec"].get("hostname", self.name)[:63]
         self.ip, self.stopping, self.started = None, False, now_rfc3339()
 
 
@@ -107,7 +109,9 @@ class Kubelet:
                         "startedAt", now_rfc3339()), None
                     last = status.get("lastState", {}).get("terminated")
                     c.last = (last["exitCode"], last["reason"], last["finishedAt"]) if last else None
+                    c.ready = status.get("ready", False) or "readinessProbe" not in c.spec
                     self._watch(rt, c)
+                    self._start_probes(rt, c)
                 else:
                     self.run(pod, rt, c)
         except Exception as e:
@@ -165,7 +169,33 @@ class Kubelet:
         if pid == 0:
             self._child(rt, kind, what, c.spec, info, env, log)
         c.pid, c.started_at, c.waiting = pid, now_rfc3339(), None
+        c.ready = "readinessProbe" not in c.spec
         self._watch(rt, c)
+        self._start_probes(rt, c)
+
+    def _start_probes(self, rt: PodRuntime, c: Container) -> None:
+        pid = c.pid
+        alive = lambda: c.pid == pid and not rt.stopping          # noqa: E731 - one container instance
+
+        def once(probe):
+            return lambda: prober.run_once(probe, c.spec, rt.ip, self.node_ns, rt.netns, rt.hostname)
+
+        def readiness(ok: bool) -> None:
+            if alive():
+                c.ready = ok
+                self.report(rt)
+
+        def liveness(ok: bool) -> None:
+            if not ok and alive():
+                print(f"{rt.namespace}/{rt.name}: container {c.name} failed its liveness probe, "
+                      "will be restarted", flush=True)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+
+        for kind, field, on_result in (("readiness", "readinessProbe", readiness),
+                                       ("liveness", "livenessProbe", liveness)):
+            if field in c.spec:
+                self.loop.create_task(prober.probe_loop(kind, c.spec[field], alive, once(c.spec[field]), on_result))
 
     @staticmethod
     def _child(rt, kind, what, spec, info, env, log) -> None:
@@ -278,8 +308,9 @@ class Kubelet:
             else:
                 state = {"terminated": {"exitCode": c.last[0], "reason": c.last[1], "finishedAt": c.last[2]}}
                 all_ok &= c.last[0] == 0
-            all_running &= bool(c.pid)
-            entry = {"name": c.name, "image": c.spec["image"], "ready": bool(c.pid), "started": bool(c.pid),
+            all_running &= bool(c.pid) and c.ready
+            entry = {"name": c.name, "image": c.spec["image"], "ready": bool(c.pid) and c.ready,
+                     "started": bool(c.pid),
                      "restartCount": c.restarts, "state": state,
                      "containerID": f"toycluster://{c.pid or 0}"}
             if c.last and c.restarts:
