@@ -4,7 +4,8 @@ import os
 import sys
 import time
 
-from . import apiclient, cluster, kernel, nodes, objects, printers, workloads
+from . import allocators, apiclient, apiserver, cluster, endpoints, kernel, kube_proxy, nodes, objects, printers, workloads
+from .store import Store
 from .cluster import UsageError
 
 
@@ -220,6 +221,40 @@ def cmd_logs(args):
     return 0
 
 
+def cmd_proxy_rules(args):
+    """kube-proxy's rules for one node as iptables-save text, rendered from the API (never read from the
+    kernel); with --dry-run -f FILE, as they would be once FILE's Services were applied."""
+    node = args.node or "node1"
+    if not node.startswith("node") or not node[4:].isdigit():
+        raise UsageError(f"{node}: give a node name such as node1")
+    live = cluster.exists(args.cluster)
+    cfg = nodes.ClusterConfig.load(args.cluster) if live else nodes.ClusterConfig(name=args.cluster)
+    if int(node[4:]) > cfg.nodes:
+        raise UsageError(f"cluster {args.cluster} has no {node} (nodes: node1..node{cfg.nodes})")
+    services, slices, pods = ([], [], [])
+    if live:
+        c = client(args)
+        services, slices, pods = c.list("Service"), c.list("EndpointSlice"), c.list("Pod")
+    if args.dry_run or args.filename:
+        store = Store(None)
+        for obj in services + slices + pods:
+            store.objects[(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+        for ns in {o["metadata"]["namespace"] for o in services + pods} | {"default"}:
+            store.objects[("Namespace", "", ns)] = {"kind": "Namespace", "metadata": {"name": ns}}
+        api = apiserver.API(store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
+        try:
+            api.apply(_manifests(args))
+        except apiserver.APIError as e:
+            raise UsageError(str(e)) from e
+        ctl = endpoints.EndpointsController(store)
+        ctl.reconcile()
+        services, slices = store.list("Service"), store.list("EndpointSlice")
+    state = kube_proxy.render(services, slices, node_name=node, node_ip=cfg.node_ip(int(node[4:])),
+                              cluster_cidr=cfg.pod_cidr)
+    sys.stdout.write(kube_proxy.to_iptables_save(state))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="toycluster", description="A Kubernetes-networking lab in network namespaces.")
     p.add_argument("--cluster", default=os.environ.get("TOYCLUSTER", "toy"),
@@ -269,6 +304,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true")
     sp.add_argument("-l", "--selector")
     sp.add_argument("--timeout", default="30s")
+    sp = verb("proxy-rules", cmd_proxy_rules, "print kube-proxy's rules for a node as iptables-save text")
+    sp.add_argument("node", nargs="?")
+    sp.add_argument("--dry-run", action="store_true", help="with -f: as they would be after applying FILE")
+    sp.add_argument("-f", "--filename", action="append")
     sp = verb("exec", cmd_exec, "run a command inside a pod or node: exec POD -- CMD")
     sp.add_argument("target")
     sp.add_argument("-c", "--container")
