@@ -77,6 +77,10 @@ class Client:
         return self.request("POST", "/scale", {"kind": kind, "namespace": namespace, "name": name,
                                                "replicas": replicas})["result"]
 
+    def label(self, kind: str, namespace: str, name: str, labels: dict, overwrite: bool = False) -> str:
+        return self.request("POST", "/label", {"kind": kind, "namespace": namespace, "name": name,
+                                               "labels": labels, "overwrite": overwrite})["result"]
+
     def watch(self, resource_version: int, timeout: float = 30) -> dict:
         return self.request("GET", "/watch", resourceVersion=resource_version, timeout=timeout)
 

@@ -6,6 +6,7 @@ the ingress controller) talk to it exactly as the CLI does. Paths:
   POST   /apply        {"items": [...]}       create or update, all-or-nothing
   DELETE /api/<Kind>/<ns>/<name>              graceful delete (pods) or cascading delete
   POST   /scale        {"kind", "namespace", "name", "replicas"}
+  POST   /label        {"kind", "namespace", "name", "labels": {k: v, or null to remove}, "overwrite"}
   GET    /watch?resourceVersion=N&timeout=S   events after N (long poll)
 """
 import asyncio
@@ -132,6 +133,37 @@ class API:
         self.store.put(obj)
         return f"{result_name(obj)} scaled"
 
+    def label(self, kind: str, namespace: str, name: str, labels: dict, overwrite: bool = False) -> str:
+        """kubectl label: set metadata.labels[k] = v, or remove k where v is None."""
+        obj = self.store.get(kind, namespace if kind not in CLUSTER_SCOPED else "", name)
+        if obj is None:
+            plural = objects.KINDS_BY_KIND.get(kind, {}).get("resource", kind.lower() + "s")
+            raise APIError(404, f"{plural} \"{name}\" not found" +
+                           (f" in namespace \"{namespace}\"" if kind not in CLUSTER_SCOPED else ""))
+        old = obj["metadata"].get("labels") or {}
+        new = dict(old)
+        for key, value in labels.items():
+            if kind == "Namespace" and key == "kubernetes.io/metadata.name":
+                raise APIError(422, f"{kind} {name}: metadata.labels.{key}: the API server sets it to the "
+                                    "namespace's name; it cannot be changed or removed")
+            if value is None:
+                new.pop(key, None)
+            elif key in old and old[key] != value and not overwrite:
+                raise APIError(409, f"'{key}' already has a value ({old[key]}), and --overwrite is false")
+            else:
+                new[key] = value
+        problem = objects.label_error(new)
+        if problem:
+            raise APIError(422, f"{kind} {name}: {problem}")
+        if new == old:
+            return f"{result_name(obj)} not labeled"
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["labels"] = new
+        if not new:
+            del obj["metadata"]["labels"]
+        self.store.put(obj)
+        return f"{result_name(obj)} {'labeled' if any(v is not None for v in labels.values()) else 'unlabeled'}"
+
     async def handle(self, method: str, path: str, query: dict, body) -> tuple[int, dict]:
         parts = [p for p in path.split("/") if p]
         try:
@@ -150,6 +182,9 @@ class API:
                     return 200, {"result": self.delete(kind, ns, name)}
             if method == "POST" and parts == ["apply"]:
                 return 200, {"results": self.apply(body["items"])}
+            if method == "POST" and parts == ["label"]:
+                return 200, {"result": self.label(body["kind"], body.get("namespace") or "", body["name"],
+                                                  body["labels"], bool(body.get("overwrite")))}
             if method == "POST" and parts == ["scale"]:
                 return 200, {"result": self.scale(body["kind"], body["namespace"], body["name"],
                                                   body["replicas"])}

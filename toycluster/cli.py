@@ -5,6 +5,7 @@ import sys
 import time
 
 from . import allocators, apiclient, apiserver, cluster, endpoints, kernel, kube_proxy, nodes, objects, printers, workloads
+from . import cli_policy
 from .store import Store
 from .cluster import UsageError
 
@@ -319,6 +320,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("-f", "--follow", action="store_true")
     sp.add_argument("-p", "--previous", action="store_true")
     sp.add_argument("--tail", type=int, default=-1)
+    cli_policy.register(verb)             # label, policy why / rules (toycluster/cli_policy.py)
     return p
 
 

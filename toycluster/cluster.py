@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from . import apiclient, kernel, nodes
+from . import apiclient, coredns, kernel, nodes
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
 
@@ -108,6 +108,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         cfg.save()
         nodes.apply(steps)
         start_control_plane(cfg)
+        install_addons(cfg)
     except BaseException:
         nodes.teardown(cfg.name)
         raise
@@ -129,6 +130,21 @@ def start_control_plane(cfg) -> None:
             with open(f"{cfg.state_dir}/controlplane.log") as f:
                 tail = "".join(f.readlines()[-15:])
             raise RuntimeError(f"the control plane of cluster {cfg.name} did not start:\n{tail}")
+        time.sleep(0.01)
+
+
+def install_addons(cfg, timeout: float = 20) -> None:
+    """What kubeadm installs after the control plane: cluster DNS (CoreDNS behind kube-dns). Waits until ready."""
+    client = apiclient.Client(cfg.name)
+    client.apply(coredns.system_manifests(cfg))
+    deadline = time.time() + timeout
+    while True:
+        pods = client.list("Pod", "kube-system")
+        if pods and all(any(c["type"] == "Ready" and c["status"] == "True"
+                            for c in p.get("status", {}).get("conditions", [])) for p in pods):
+            return
+        if time.time() > deadline:
+            raise RuntimeError(f"cluster {cfg.name}: the kube-system pods did not become ready in {timeout:.0f}s")
         time.sleep(0.01)
 
 

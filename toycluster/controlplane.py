@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import allocators, apiclient, apiserver, controllers, endpoints, kernel, kube_proxy, kubelet, nodes, objects, workloads
+from . import network_policy
 from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
@@ -85,6 +86,76 @@ class ProxySync:
             return kube_proxy.apply(state, previous)
 
 
+class PolicySync:
+    """The network policy agent on every node (as kube-router's): when NetworkPolicies, Namespaces or Pods
+    change in what the rules depend on (labels, IPs, nodes, named ports), render every node's filter rules
+    once and apply those that changed inside the node's namespace (on the kernel thread, as kube-proxy);
+    every PROXY_RESYNC_SECONDS re-read the kernel too, so flushed rules come back and the FORWARD jump is
+    put back on top if something was inserted above it."""
+
+    def __init__(self, cfg, store, executor):
+        self.cfg, self.store, self.executor = cfg, store, executor
+        self.previous = {n: None for n in range(1, cfg.nodes + 1)}
+        self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
+        self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
+
+    def kick(self) -> None:
+        if self.busy:
+            self.again = True
+        else:
+            asyncio.get_running_loop().create_task(self.sync())
+
+    async def sync(self) -> None:
+        self.busy = True
+        try:
+            while True:
+                self.again = False
+                policies, pods = self.store.list("NetworkPolicy"), self.store.list("Pod")
+                namespaces = self.store.list("Namespace")
+                print(f"NPDEBUG {time.monotonic():.3f} sync start", file=sys.stderr, flush=True)
+                seen = network_policy.fingerprint(policies, pods, namespaces)
+                full = time.monotonic() - self.last_full > PROXY_RESYNC_SECONDS
+                if seen != self.seen or full:
+                    self.seen = seen
+                    if full:
+                        self.last_full = time.monotonic()
+                    t0 = time.perf_counter()
+                    states = network_policy.render_all(policies, pods, namespaces,
+                                                       [f"node{n}" for n in self.previous])
+                    self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
+                    jobs = [(n, self.cfg.node_ns(n), states[f"node{n}"], None if full else self.previous[n])
+                            for n in self.previous]
+                    jobs = [job for job in jobs if job[3] != job[2]]
+                    if jobs:   # all nodes in one job: a busy event loop cannot hold up the second node
+                        done = await asyncio.get_running_loop().run_in_executor(self.executor, self._apply_all, jobs)
+                        for n, (result, ms) in done.items():
+                            self.timings["apply_ms"][f"node{n}"] = ms
+                            if isinstance(result, Exception):
+                                self.previous[n], self.seen = None, None     # retried at the next reconcile
+                                print(f"network policy agent on node{n}: {result}", file=sys.stderr, flush=True)
+                            else:
+                                self.previous[n] = result
+                    print(f"NPDEBUG {time.monotonic():.3f} synced {self.timings}", file=sys.stderr, flush=True)
+                if not self.again:
+                    return
+        finally:
+            self.busy = False
+
+    @staticmethod
+    def _apply_all(jobs) -> dict:
+        done = {}
+        print(f"NPDEBUG {time.monotonic():.3f} apply start", file=sys.stderr, flush=True)
+        for n, node_ns, state, previous in jobs:
+            t = time.perf_counter()
+            try:
+                with kernel.in_netns(node_ns):
+                    done[n] = (network_policy.apply(state, previous), (time.perf_counter() - t) * 1e3)
+            except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
+                done[n] = (e, (time.perf_counter() - t) * 1e3)
+        print(f"NPDEBUG {time.monotonic():.3f} apply done", file=sys.stderr, flush=True)
+        return done
+
+
 class ControlPlane:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -102,6 +173,7 @@ class ControlPlane:
                 self.store.put(node_object(self.cfg, n))
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
         self.proxy = ProxySync(self.cfg, self.store, kernel_thread)
+        self.policy = PolicySync(self.cfg, self.store, kernel_thread)
         self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, kernel_thread) for n in range(1, self.cfg.nodes + 1)]
         for k in self.kubelets:                # a restarted control plane adopts what is running
             for pod in self.store.list("Pod"):
@@ -126,16 +198,20 @@ class ControlPlane:
     def wake(self) -> None:
         if not self._pending:
             self._pending = True
+            self.policy.kick()     # before the reconcile pass (250 ms with 500 pods): policy changes go first
             asyncio.get_running_loop().call_soon(self.reconcile)
 
     def reconcile(self) -> None:
         self._pending = False
+        _t = time.monotonic()
         try:
             self.controllers.reconcile()
             self.endpoints.reconcile()
             for k in self.kubelets:
                 k.sync()
             self.proxy.kick()
+            self.policy.kick()
+            print(f"NPDEBUG {time.monotonic():.3f} reconcile took {(time.monotonic() - _t) * 1e3:.0f} ms", file=sys.stderr, flush=True)
         except Exception as e:   # a controller bug must not take the data plane down: log and go on
             print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 

@@ -303,7 +303,8 @@ def _chain_names(table) -> set[str]:
     return names
 
 
-def _apply_table(tname: str, desired: dict, prev: dict | None) -> dict:
+def _apply_table(tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
+                 pin_first=False) -> dict:
     """Sync one table in one libiptc commit.  python-iptables' Table object is shared by the whole
     process: autocommit is off while we work and put back afterwards; if we fail, the handle's
     uncommitted changes are thrown away first so that nobody else's refresh() commits them."""
@@ -314,7 +315,7 @@ def _apply_table(tname: str, desired: dict, prev: dict | None) -> dict:
     autocommit, table.autocommit = table.autocommit, False
     committed = False
     try:
-        result = _sync_table(table, tname, desired, prev)
+        result = _sync_table(table, tname, desired, prev, owned, pin_first)
         committed = True
         return result
     finally:
@@ -326,7 +327,8 @@ def _apply_table(tname: str, desired: dict, prev: dict | None) -> dict:
         table.autocommit = autocommit
 
 
-def _sync_table(table, tname: str, desired: dict, prev: dict | None) -> dict:
+def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
+                pin_first=False) -> dict:
     started = time.perf_counter()
     _call("open", tname, None, table.refresh)
     opened = time.perf_counter()
@@ -337,13 +339,13 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None) -> dict:
     blobs = {c: _chain_blobs(tname, c, rules, desired, existing) for c, rules in desired.items()
              if c not in builtins and (prev is None or c not in prev or prev[c] != rules or c not in existing)}
     if prev is None:
-        ours = [c for c in existing if c.startswith(SERVICE_CHAIN_PREFIXES) or c in desired]
+        ours = [c for c in existing if c.startswith(owned) or c in desired]
         current = {c: _read_chain(table, c) for c in ours if c not in builtins}
         changed = [c for c in desired if c not in builtins
                    and current.get(c) != [k for _, k in blobs[c]]]
     else:
         changed = [c for c in desired if c not in builtins and c in blobs]
-    stale = {c for c in existing if c not in desired and c.startswith(SERVICE_CHAIN_PREFIXES)}
+    stale = {c for c in existing if c not in desired and c.startswith(owned)}
     if prev is not None:
         stale |= {c for c in prev if c not in desired and c not in builtins and c in existing}
 
@@ -361,7 +363,7 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None) -> dict:
         if prev is not None and prev.get(chain) == want:
             continue
         _sync_builtin(table, tname, chain, _chain_blobs(tname, chain, want, desired, existing),
-                      [rule_blob(r)[1] for r in (prev or {}).get(chain, []) if r not in want], stale)
+                      [rule_blob(r)[1] for r in (prev or {}).get(chain, []) if r not in want], stale, pin_first)
     for chain in stale:
         _call("flush", tname, chain, table.flush_entries, chain)
     for chain in stale:
@@ -374,15 +376,19 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None) -> dict:
             "chains_rewritten": len(changed), "chains_deleted": len(stale)}
 
 
-def _sync_builtin(table, tname, chain, want, unwanted_keys, stale):
+def _sync_builtin(table, tname, chain, want, unwanted_keys, stale, pin_first=False):
     """Our jumps in a built-in chain: insert missing ones at the top (in order), delete ours that are
-    no longer wanted and any jump into a chain being deleted; leave every other rule alone."""
+    no longer wanted and any jump into a chain being deleted; leave every other rule alone.  With
+    pin_first, our jumps must be the chain's first rules: if another writer put rules above them, ours
+    are taken out and put back on top."""
     have = _read_chain(table, chain)
     want_keys = [k for _, k in want]
+    repin = pin_first and bool(want_keys) and have[:len(want_keys)] != want_keys
     stale_jumps = {b"J" + c.encode() for c in stale}
     for pos in range(len(have) - 1, -1, -1):
         k = have[pos]
-        if k not in want_keys and (k in unwanted_keys or k.rsplit(b"|", 1)[-1] in stale_jumps):
+        if (repin and k in want_keys) or \
+                (k not in want_keys and (k in unwanted_keys or k.rsplit(b"|", 1)[-1] in stale_jumps)):
             _call("delete rule", tname, chain, _delete_num, table, chain, pos)
             del have[pos]
     for blob, key in reversed(want):
@@ -397,18 +403,24 @@ def _delete_num(table, chain, pos):
         raise IPTCError(f"can't delete rule {pos + 1}: {table.strerror()}")
 
 
-def apply(state: dict, previous: dict | None = None) -> dict:
+def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = SERVICE_CHAIN_PREFIXES,
+          pin_first: bool = False) -> dict:
     """Make the current namespace's tables hold ``state``; return it (the ``previous`` of next time).
+
+    ``owned_prefixes``: chains with these prefixes that ``state`` lacks are the caller's stale chains and
+    are deleted (kube-proxy's service chains by default; the network policy agent passes its own, so the
+    two writers of the filter table never delete each other's chains).  ``pin_first``: the caller's jumps
+    in built-in chains are kept above everyone else's (checked whenever the built-in chain is synced).
 
     With ``previous`` only the chains whose rules differ from it are rewritten; without it the tables
     are read and compared rule by rule (so a flushed or edited table is restored).  If the kernel turns
     out not to match ``previous`` (a chain vanished), the table is read and the sync is redone.
     """
     with LOCK:
-        return _apply(state, previous)
+        return _apply(state, previous, owned_prefixes, pin_first)
 
 
-def _apply(state: dict, previous: dict | None) -> dict:
+def _apply(state: dict, previous: dict | None, owned=SERVICE_CHAIN_PREFIXES, pin_first=False) -> dict:
     done = {}
     LAST_SYNC.clear()
     for tname, chains in state.items():  # refuse a bad rule before any table is committed
@@ -423,10 +435,10 @@ def _apply(state: dict, previous: dict | None) -> dict:
                  sorted(t for t in state if t not in ("filter", "nat")):
         prev = previous.get(tname) if previous is not None else None
         try:
-            LAST_SYNC[tname] = _apply_table(tname, state[tname], prev)
+            LAST_SYNC[tname] = _apply_table(tname, state[tname], prev, owned, pin_first)
         except ApplyError:
             if prev is None:
                 raise
-            LAST_SYNC[tname] = _apply_table(tname, state[tname], None)
+            LAST_SYNC[tname] = _apply_table(tname, state[tname], None, owned, pin_first)
         done[tname] = dict(state[tname])  # the rule lists are shared with `state`: do not mutate them
     return done

@@ -127,6 +127,15 @@ def pids_in_netns(names) -> list[int]:
     return pids
 
 
+def process_alive(pid: int) -> bool:
+    """True while PID runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def etc_dir(netns: str) -> str:
     """Where `ip netns exec` looks for a namespace's own resolv.conf and hosts."""
     return f"/etc/netns/{netns}"

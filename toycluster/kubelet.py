@@ -148,8 +148,10 @@ class Kubelet:
         os.makedirs(etc, exist_ok=True)
         hostname = spec.get("hostname", rt.name)[:63]
         fqdn = f"{hostname}.{spec['subdomain']}.{rt.namespace}.svc.cluster.local" if spec.get("subdomain") else None
-        for name, text in (("resolv.conf", resolv_conf(rt.namespace, self.cfg.dns_ip())),
-                           ("hosts", hosts_file(rt.ip, hostname, fqdn)), ("hostname", hostname + "\n")):
+        files = [("hosts", hosts_file(rt.ip, hostname, fqdn)), ("hostname", hostname + "\n")]
+        if spec.get("dnsPolicy", "ClusterFirst") != "Default":    # Default: the node's own resolv.conf
+            files.append(("resolv.conf", resolv_conf(rt.namespace, self.cfg.dns_ip())))
+        for name, text in files:
             with open(f"{etc}/{name}", "w") as f:
                 f.write(text)
 
@@ -275,7 +277,7 @@ class Kubelet:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
             deadline = time.time() + wait
-            while time.time() < deadline and any(self._running(p) for p in pids):
+            while time.time() < deadline and any(kernel.process_alive(p) for p in pids):
                 await asyncio.sleep(0.01)
         for c in rt.containers.values():
             if c.pidfd is not None:
@@ -285,14 +287,6 @@ class Kubelet:
         current = self.store.get("Pod", rt.namespace, rt.name)
         if current and current["metadata"]["uid"] == rt.uid:
             self.store.delete("Pod", rt.namespace, rt.name)
-
-    @staticmethod
-    def _running(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
 
     # -- status, shaped as the API has it --
     def report(self, rt: PodRuntime) -> None:

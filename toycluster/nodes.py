@@ -216,16 +216,11 @@ def cluster_names() -> list[str]:
 def teardown(name: str) -> list[str]:
     """Remove everything cluster NAME made, found by name alone. Returns what was removed."""
     removed = []
+    killed = _kill_all(control_plane_pids(name))          # the supervisor first: it restarts what dies
     namespaces = kernel.list_netns(f"{name}.")
-    pids = kernel.pids_in_netns(namespaces) + control_plane_pids(name)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.time() + 3
-    while pids and time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
-        time.sleep(0.01)
-    if pids:
-        removed.append(f"{len(pids)} processes")
+    killed += _kill_all(kernel.pids_in_netns(namespaces))
+    if killed:
+        removed.append(f"{killed} processes")
     with kernel.iproute() as ipr:
         for link in ipr.link_lookup(ifname=f"{name}-host"):
             ipr.link("del", index=link)
@@ -242,6 +237,17 @@ def teardown(name: str) -> list[str]:
         shutil.rmtree(f"{STATE_ROOT}/{name}")
         removed.append(f"{STATE_ROOT}/{name}")
     return removed
+
+
+def _kill_all(pids: list[int]) -> int:
+    """SIGKILL PIDS and wait (up to 3 s) until they are gone; returns how many there were."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 3
+    while time.time() < deadline and any(kernel.process_alive(p) for p in pids):
+        time.sleep(0.01)
+    return len(pids)
 
 
 def control_plane_pids(name: str) -> list[int]:

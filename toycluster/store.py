@@ -45,8 +45,11 @@ class Store:
         return self.objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
 
     def list(self, kind: str, namespace: str | None = None) -> list[dict]:
-        return [o for (k, ns, _), o in sorted(self.objects.items())
-                if k == kind and (namespace is None or ns == namespace)]
+        # filter, then sort only what matched: sorting every object per call made a reconcile pass over
+        # 500 pods take 0.4 s (255 calls), which delayed every controller and the policy agent
+        return [o for _, o in sorted(((key, o) for key, o in self.objects.items()
+                                      if key[0] == kind and (namespace is None or key[1] == namespace)),
+                                     key=lambda item: item[0])]
 
     def put(self, obj: dict) -> dict:
         """Create or replace OBJ; fills uid, creationTimestamp and generation as the API server does."""

@@ -1,12 +1,13 @@
 """Container images: the built-in workloads that well-known image names map to.
 
 toycluster has no container runtime. A container that gives no `command` and whose image is in
-KNOWN_IMAGES runs one of four small built-ins in its pod's network namespace instead: "echo" (a
-whoami-style HTTP echo), "nginx" (the welcome page), "sleeper" (pause) and "tcp" (a banner and a
-byte echo standing in for a database). A container with a `command` runs that command.
+KNOWN_IMAGES runs one of the built-ins in its pod's network namespace instead: "echo" (a
+whoami-style HTTP echo), "nginx" (the welcome page), "sleeper" (pause), "tcp" (a banner and a
+byte echo standing in for a database) and "coredns" (the cluster DNS server, coredns.py). A
+container with a `command` runs that command.
 
 run_builtin() runs in a child forked from the control plane: it keeps memory low (only the lightest
-standard modules are imported here, nothing lazily later) and never returns; SIGTERM exits 0.
+standard modules are imported here; only "coredns" imports more, lazily) and never returns; SIGTERM exits 0.
 """
 import asyncio
 import json
@@ -18,7 +19,7 @@ import time
 
 _BIND_HOST = "0.0.0.0"          # the unit tests set 127.0.0.1 in their server subprocess
 _MAX_HEAD = 65536               # request line + headers; more is answered 431
-_MAX_ECHO_BODY = 65536          # the echo shows at most this much of a request body
+_MAX_ECHO_BODY = 16384          # the echo shows at most this much of a request body
 
 # normalised image -> (workload, default port); the ports are the real images' defaults
 _IMAGES = {
@@ -35,6 +36,7 @@ _IMAGES = {
     "curlimages/curl": ("sleeper", 0), "pause": ("sleeper", 0),
     "postgres": ("tcp", 5432), "redis": ("tcp", 6379), "mysql": ("tcp", 3306),
     "mariadb": ("tcp", 3306), "mongo": ("tcp", 27017), "memcached": ("tcp", 11211),
+    "toycluster/coredns": ("coredns", 53), "coredns/coredns": ("coredns", 53),   # registry.k8s.io/coredns/coredns too
 }
 KNOWN_IMAGES: dict[str, str] = {name: workload for name, (workload, _) in _IMAGES.items()}
 # Images without an ENTRYPOINT: `args` alone are the command (`kubectl run x --image=busybox -- sleep 1d`).
@@ -182,8 +184,10 @@ class _HTTP(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}"
 
     def data_received(self, data):
+        if self.closing:                        # lingering close: what the client still sends is dropped
+            return
         self.buf += data
-        if not self.paused and not self.closing:
+        if not self.paused:
             self._process()
 
     def pause_writing(self):                    # the client does not read its answers: stop reading requests
@@ -207,9 +211,9 @@ class _HTTP(asyncio.Protocol):
                     end, skip, bare = buf.find(b"\r\n\r\n"), 4, buf.find(b"\n\n")
                     if end < 0 or 0 <= bare < end:   # tolerate bare LF line ends (printf ... | nc)
                         end, skip = bare, 2
+                    if end > _MAX_HEAD or (end < 0 and len(buf) > _MAX_HEAD):
+                        raise _BadRequest(431)
                     if end < 0:
-                        if len(buf) > _MAX_HEAD:
-                            raise _BadRequest(431)
                         break
                     self.req = req = _Request(bytes(buf[:end]))
                     del buf[:end + skip]
@@ -227,9 +231,11 @@ class _HTTP(asyncio.Protocol):
             close = True
         if out:                                 # one write per batch of pipelined requests
             self.t.write(out[0] if len(out) == 1 else b"".join(out))
-        if close:
+        if close:                               # half-close and drain, so that no RST destroys the answer
             self.closing = True
-            self.t.close()
+            self.buf.clear()
+            self.t.write_eof()
+            asyncio.get_running_loop().call_later(2.0, self.t.close)
 
     def _body(self, req: _Request) -> bool:
         """Consume the request body from the buffer; True once it is complete."""
@@ -461,6 +467,9 @@ def run_builtin(workload: str, container: dict, pod: dict) -> "NoReturn":
         elif workload == "tcp":
             image = normalise(container.get("image") or "")
             _serve([(port, lambda port=port: _TCPStandIn(image, pod, port)) for port in ports])
+        elif workload == "coredns":
+            from . import coredns               # only the DNS pod pays for dnslib
+            coredns.main(container, pod)
         else:
             raise ValueError(f"unknown built-in workload {workload!r}")
     except SystemExit as e:

@@ -141,7 +141,7 @@ def test_headless_external_name_and_client_ip_services():
 
 
 @pytest.mark.parametrize("kind,api", [("ConfigMap", "v1"), ("Secret", "v1"), ("Ingress", "networking.k8s.io/v1"),
-                                      ("NetworkPolicy", "networking.k8s.io/v1"), ("Endpoints", "v1"),
+                                      ("Endpoints", "v1"),   # NetworkPolicy: tests/unit/test_network_policy_rules.py
                                       ("EndpointSlice", "discovery.k8s.io/v1")])
 def test_other_kinds_pass_through_with_namespace(kind, api):
     doc = {"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, "data": {"k": "v"}}

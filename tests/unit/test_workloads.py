@@ -90,7 +90,8 @@ def test_resolve_known_images_and_commands():
     # images without an entrypoint: args alone are the command (kubectl run --image=busybox -- sleep 1d)
     assert w.resolve({"image": "busybox", "args": ["sleep", "1d"]}) == ("exec", ["sleep", "1d"])
     assert w.resolve({"image": "curlimages/curl", "args": ["-s", "http://x"]}) == ("exec", ["curl", "-s", "http://x"])
-    assert set(w.KNOWN_IMAGES.values()) == {"echo", "nginx", "sleeper", "tcp"}
+    assert w.resolve({"image": "registry.k8s.io/coredns/coredns:v1.11.1"}) == ("builtin", "coredns")
+    assert set(w.KNOWN_IMAGES.values()) == {"echo", "nginx", "sleeper", "tcp", "coredns"}
     assert w.check_image({"image": "redis"}) is None
 
 
@@ -241,3 +242,11 @@ def test_port_in_use_exits_one_with_the_reason(start):
         proc = start("echo", {"name": "web", "image": "traefik/whoami", "ports": [{"containerPort": port}]})
         assert proc.wait(timeout=10) == 1
     assert "web: OSError" in proc.log.read_text() and "in use" in proc.log.read_text()
+
+
+def test_oversized_headers_and_large_bodies(start):
+    port = free_port()
+    start("echo", {"name": "c", "image": "traefik/whoami", "ports": [{"containerPort": port}]}, port)
+    assert get(port, headers={"X-Big": "a" * 70000})[0] == 431
+    status, _, body = get(port, "/up", method="POST", body=b"x" * 1_000_000)
+    assert status == 200 and "[1000000 bytes in all]" in body and len(body) < 20000
