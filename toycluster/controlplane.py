@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from . import allocators, apiclient, apiserver, controllers, endpoints, kernel, kube_proxy, kubelet, nodes, objects, workloads
+from . import allocators, apiclient, apiserver, conntrack, controllers, endpoints, kernel, kube_proxy, kubelet, nodes, objects, workloads
 from . import network_policy
 from .store import Store, now_rfc3339
 
@@ -44,6 +44,7 @@ class ProxySync:
     def __init__(self, cfg, store, executor):
         self.cfg, self.store, self.executor = cfg, store, executor
         self.previous = {n: None for n in range(1, cfg.nodes + 1)}
+        self.udp = {n: {} for n in range(1, cfg.nodes + 1)}     # UDP endpoints last applied, per node
         self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
 
     def kick(self) -> None:
@@ -58,6 +59,7 @@ class ProxySync:
             while True:
                 self.again = False
                 services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
+                udp = conntrack.udp_endpoints(services, slices)
                 seen = [(o["metadata"]["namespace"], o["metadata"]["name"], o["metadata"]["resourceVersion"])
                         for o in services + slices]
                 full = time.monotonic() - self.last_full > PROXY_RESYNC_SECONDS
@@ -69,9 +71,11 @@ class ProxySync:
                         state = kube_proxy.render(services, slices, node_name=f"node{n}",
                                                   node_ip=self.cfg.node_ip(n), cluster_cidr=self.cfg.pod_cidr)
                         prev = None if full else self.previous[n]
+                        flows = conntrack.stale_flows(self.udp[n], udp)
                         try:
                             self.previous[n] = await asyncio.get_running_loop().run_in_executor(
-                                self.executor, self._apply, self.cfg.node_ns(n), state, prev)
+                                self.executor, self._apply, self.cfg.node_ns(n), state, prev, flows)
+                            self.udp[n] = udp
                         except Exception as e:
                             self.previous[n] = None
                             print(f"kube-proxy on node{n}: {e}", file=sys.stderr, flush=True)
@@ -81,9 +85,11 @@ class ProxySync:
             self.busy = False
 
     @staticmethod
-    def _apply(node_ns: str, state: dict, previous):
+    def _apply(node_ns: str, state: dict, previous, stale_flows):
         with kernel.in_netns(node_ns):
-            return kube_proxy.apply(state, previous)
+            applied = kube_proxy.apply(state, previous)
+            conntrack.delete(stale_flows)
+            return applied
 
 
 class PolicySync:
@@ -112,7 +118,6 @@ class PolicySync:
                 self.again = False
                 policies, pods = self.store.list("NetworkPolicy"), self.store.list("Pod")
                 namespaces = self.store.list("Namespace")
-                print(f"NPDEBUG {time.monotonic():.3f} sync start", file=sys.stderr, flush=True)
                 seen = network_policy.fingerprint(policies, pods, namespaces)
                 full = time.monotonic() - self.last_full > PROXY_RESYNC_SECONDS
                 if seen != self.seen or full:
@@ -135,7 +140,6 @@ class PolicySync:
                                 print(f"network policy agent on node{n}: {result}", file=sys.stderr, flush=True)
                             else:
                                 self.previous[n] = result
-                    print(f"NPDEBUG {time.monotonic():.3f} synced {self.timings}", file=sys.stderr, flush=True)
                 if not self.again:
                     return
         finally:
@@ -144,7 +148,6 @@ class PolicySync:
     @staticmethod
     def _apply_all(jobs) -> dict:
         done = {}
-        print(f"NPDEBUG {time.monotonic():.3f} apply start", file=sys.stderr, flush=True)
         for n, node_ns, state, previous in jobs:
             t = time.perf_counter()
             try:
@@ -152,7 +155,6 @@ class PolicySync:
                     done[n] = (network_policy.apply(state, previous), (time.perf_counter() - t) * 1e3)
             except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
                 done[n] = (e, (time.perf_counter() - t) * 1e3)
-        print(f"NPDEBUG {time.monotonic():.3f} apply done", file=sys.stderr, flush=True)
         return done
 
 
@@ -198,12 +200,11 @@ class ControlPlane:
     def wake(self) -> None:
         if not self._pending:
             self._pending = True
-            self.policy.kick()     # before the reconcile pass (250 ms with 500 pods): policy changes go first
+            self.policy.kick()     # before the reconcile pass, so a policy change does not wait for it
             asyncio.get_running_loop().call_soon(self.reconcile)
 
     def reconcile(self) -> None:
         self._pending = False
-        _t = time.monotonic()
         try:
             self.controllers.reconcile()
             self.endpoints.reconcile()
@@ -211,7 +212,6 @@ class ControlPlane:
                 k.sync()
             self.proxy.kick()
             self.policy.kick()
-            print(f"NPDEBUG {time.monotonic():.3f} reconcile took {(time.monotonic() - _t) * 1e3:.0f} ms", file=sys.stderr, flush=True)
         except Exception as e:   # a controller bug must not take the data plane down: log and go on
             print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 

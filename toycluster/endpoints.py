@@ -122,6 +122,8 @@ class EndpointsController:
             merged = copy.deepcopy(old)
             merged.update({k: v for k, v in want.items() if k != "metadata"})
             merged["metadata"]["labels"] = want["metadata"].get("labels", {})
+            if not merged["metadata"]["labels"]:
+                del merged["metadata"]["labels"]
             if "subsets" not in want:
                 merged.pop("subsets", None)
             if merged == old:
