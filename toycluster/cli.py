@@ -6,6 +6,7 @@ import time
 
 from . import allocators, apiclient, apiserver, cluster, endpoints, kernel, kube_proxy, nodes, objects, printers, workloads
 from . import cli_policy
+from . import cli_ingress
 from .store import Store
 from .cluster import UsageError
 
@@ -28,7 +29,7 @@ def kind_of(resource: str) -> str:
 def cmd_up(args):
     cfg = nodes.ClusterConfig(name=args.cluster, nodes=args.nodes, node_cidr=args.node_cidr,
                               pod_cidr=args.pod_cidr, service_cidr=args.service_cidr, overlay=args.overlay,
-                              dns_upstream=args.dns_upstream or "")
+                              dns_upstream=args.dns_upstream or "", internet_cidr=args.internet_cidr)
     return cluster.up(cfg, dry_run=args.dry_run)
 
 
@@ -160,6 +161,8 @@ def _pod_or_node(args, c, name: str):
     pod = c.get("Pod", args.namespace, name)
     if pod is None:
         node = c.get("Node", "-", name)
+        if node is None and (special := cli_ingress.special_netns(args.cluster, name)):
+            return special, name, None           # user, lb, dns, inet: the cloud's namespaces (cloud_lb.py)
         if node is None:
             raise UsageError(f'pods "{name}" not found in namespace "{args.namespace}" (and no node of that name)')
         return nodes.ClusterConfig.load(args.cluster).node_ns(int(name[4:])), name, None
@@ -180,6 +183,8 @@ def cmd_exec(args):
         cfg = nodes.ClusterConfig.load(args.cluster)
         node = args.target[4:].isdigit() and args.target.startswith("node")
         netns = cfg.node_ns(int(args.target[4:])) if node else cfg.pod_ns(args.namespace, args.target)
+        if not node and not kernel.netns_exists(netns):
+            netns = cli_ingress.special_netns(args.cluster, args.target) or netns
         if not kernel.netns_exists(netns):
             raise
         print("warning: the control plane is not answering; entering the namespace directly", file=sys.stderr)
@@ -277,6 +282,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--pod-cidr", default="10.244.0.0/16")
     sp.add_argument("--service-cidr", default="10.96.0.0/12")
     sp.add_argument("--dns-upstream", default="")
+    sp.add_argument("--internet-cidr", default="203.0.113.0/24", help="the 'internet' segment (load balancer, user)")
     sp.add_argument("--dry-run", action="store_true", help="print the ip commands instead")
     for name, fn, text in (("down", cmd_down, "remove a cluster"), ("status", cmd_status, "say what is up")):
         verb(name, fn, text, namespaced=False).add_argument("--name", dest="cluster", default=argparse.SUPPRESS)
@@ -321,6 +327,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("-p", "--previous", action="store_true")
     sp.add_argument("--tail", type=int, default=-1)
     cli_policy.register(verb)             # label, policy why / rules (toycluster/cli_policy.py)
+    cli_ingress.register(verb)            # node stop / start, lb, ca (toycluster/cli_ingress.py)
     return p
 
 

@@ -5,9 +5,11 @@
     toycluster policy rules [NODE]                                  (the agent's rules as iptables-save text)
 
 `policy why` answers from the rules the network policy agent renders for the nodes involved, without
-sending a packet; exit status 0 when allowed, 1 when denied (as `kubectl auth can-i`).  With --probe it
-then connects once from the source (pod or node) with `nc -z -w 1`, entering it as `toycluster exec`
-does, and says whether the probe agrees (exit status 3 when it does not).
+sending a packet; a Service's ClusterIP is explained for each of its endpoints (policies see the pod
+kube-proxy picked).  Exit status 0 when allowed, 1 when denied or allowed to some endpoints only (as
+`kubectl auth can-i`).  With --probe it then connects once from the source (pod or node), entering it as
+`toycluster exec` does (TCP: `nc -z -w 1`; UDP: one datagram with `nc -u`, an answer counts), and says
+whether the probe agrees (exit status 3 when it does not).
 """
 import ipaddress
 import os
@@ -119,7 +121,8 @@ def cmd_policy(args):
     if args.action == "rules":
         return _rules(args)
     c, cfg, policies, pods, namespaces, node_ips = _inputs(args)
-    why = network_policy_why.Why(policies, pods, namespaces, node_ips=node_ips)
+    why = network_policy_why.Why(policies, pods, namespaces, node_ips=node_ips, services=c.list("Service"),
+                                 slices=c.list("EndpointSlice"))
     known = {r["id"] for r in why.inp.pods}
     src = _endpoint_id(args.source, args.namespace)
     dst, port, proto = parse_target(args.target, args.namespace, known)
@@ -143,7 +146,7 @@ def cmd_policy(args):
     rc = 0 if verdict == "allowed" else 1
     if args.probe:
         ok, detail = _probe(args, cfg, why, src, dst, port, proto)
-        agree = ok == (verdict == "allowed")
+        agree = ok == (verdict == "allowed") or verdict == "partly allowed"
         print(f"probe: {'connected' if ok else 'failed'} ({detail}): "
               + ("agrees" if agree else "DISAGREES with the rules" + ("" if ok else
                                                                       " (is anything listening there?)")))

@@ -1,13 +1,15 @@
 """The cluster's lifecycle (what kind/minikube do): up, down and status; wires nodes, control plane and checks."""
 import ipaddress
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
-from . import apiclient, coredns, kernel, nodes
+from . import apiclient, cloud_lb, coredns, kernel, nodes
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
 
@@ -85,6 +87,8 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         raise UsageError(f"--overlay {cfg.overlay}: must be host-gw or vxlan")
     if not 1 <= cfg.nodes <= 50:
         raise UsageError(f"--nodes {cfg.nodes}: must be between 1 and 50")
+    if problem := cloud_lb.check_cidr(cfg):
+        raise UsageError(problem)
     steps = nodes.render(cfg)
     if dry_run:
         out.write("".join(nodes.as_ip_command(s) + "\n" for s in steps))
@@ -104,17 +108,23 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         return 0
     check_ranges(cfg)
     started = time.time()
+    ca = _Background(lambda: _make_ca(cfg))
     try:
         cfg.save()
+        ca.start()                    # the cluster CA is made while the nodes and the control plane come up
         nodes.apply(steps)
         start_control_plane(cfg)
+        ca_path = ca.result()
         install_addons(cfg)
     except BaseException:
         nodes.teardown(cfg.name)
         raise
     out.write(f"cluster {cfg.name} is up: {cfg.nodes} nodes on {cfg.node_cidr} ({cfg.overlay}), "
               f"pods in {cfg.pod_cidr}, services in {cfg.service_cidr} ({time.time() - started:.2f}s)\n"
-              f"this machine reaches the nodes through {cfg.host_link} ({cfg.host_ip})\n")
+              f"this machine reaches the nodes through {cfg.host_link} ({cfg.host_ip})\n"
+              f"the cloud load balancer is {cloud_lb.lb_ip(cfg)} on the internet segment {cfg.internet_cidr} "
+              f"(`toycluster exec user -- curl http://HOST/`); ingress NodePorts 30080 (HTTP), 30443 (HTTPS)\n"
+              f"cluster CA: {ca_path} (curl --cacert {ca_path})\n")
     warn_iptables(out)
     return 0
 
@@ -134,18 +144,59 @@ def start_control_plane(cfg) -> None:
 
 
 def install_addons(cfg, timeout: float = 20) -> None:
-    """What kubeadm installs after the control plane: cluster DNS (CoreDNS behind kube-dns). Waits until ready."""
+    """What kubeadm installs after the control plane: cluster DNS (CoreDNS behind kube-dns); and what a cloud
+    cluster gets next: the ingress controller behind its NodePorts. Waits until both are ready and the cloud load
+    balancer has seen the ingress NodePorts answer."""
+    from . import ingress_controller
     client = apiclient.Client(cfg.name)
-    client.apply(coredns.system_manifests(cfg))
+    client.apply(coredns.system_manifests(cfg) + ingress_controller.system_manifests(cfg))
     deadline = time.time() + timeout
     while True:
-        pods = client.list("Pod", "kube-system")
-        if pods and all(any(c["type"] == "Ready" and c["status"] == "True"
-                            for c in p.get("status", {}).get("conditions", [])) for p in pods):
+        pods = client.list("Pod", "kube-system") + client.list("Pod", "ingress")
+        if len(pods) >= 2 and all(any(c["type"] == "Ready" and c["status"] == "True"
+                                      for c in p.get("status", {}).get("conditions", [])) for p in pods) \
+                and _lb_ready(cfg):
             return
         if time.time() > deadline:
-            raise RuntimeError(f"cluster {cfg.name}: the kube-system pods did not become ready in {timeout:.0f}s")
+            raise RuntimeError(f"cluster {cfg.name}: the kube-system and ingress pods did not become ready, or the "
+                               f"load balancer saw no ingress NodePort answer, in {timeout:.0f}s "
+                               f"(see {cfg.state_dir}/logs/)")
         time.sleep(0.01)
+
+
+def _make_ca(cfg) -> str:
+    from . import pki                # cryptography: imported in the background, not on up's path
+    return pki.make_ca(cfg.state_dir, cfg.name)
+
+
+def _lb_ready(cfg) -> bool:
+    """Every frontend of the cloud load balancer has a healthy node (its status file says so)."""
+    try:
+        with open(f"{cfg.state_dir}/lb/status.json") as f:
+            fronts = json.load(f)["frontends"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(fronts) and all(any(t["state"] == "healthy" for t in fe["targets"]) for fe in fronts)
+
+
+class _Background(threading.Thread):
+    """A function run in a thread; result() waits and returns its value or raises its exception."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.value, self.error = fn, None, None
+
+    def run(self):
+        try:
+            self.value = self.fn()
+        except BaseException as e:       # noqa: BLE001 - handed to result()
+            self.error = e
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def down(name: str, out=sys.stdout) -> int:

@@ -9,14 +9,12 @@ import os
 import platform
 import signal
 import sys
-import time
 
-from . import allocators, apiclient, apiserver, conntrack, controllers, endpoints, kernel, kube_proxy, kubelet, nodes, objects, workloads
-from . import network_policy
+from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, workloads
+from .node_sync import PolicySync, ProxySync
 from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
-PROXY_RESYNC_SECONDS = 10.0   # kube-proxy's full resync (re-reads the kernel; upstream --iptables-sync-period 30s)
 
 
 def node_object(cfg, n: int) -> dict:
@@ -36,128 +34,6 @@ def node_object(cfg, n: int) -> dict:
                                     "architecture": "amd64", "containerRuntimeVersion": "toycluster://0.1"}}}
 
 
-class ProxySync:
-    """kube-proxy's sync loop for every node: when Services or EndpointSlices change, render each node's
-    rules and apply them inside that node's namespace (on the kernel thread); every PROXY_RESYNC_SECONDS
-    re-read the kernel too, so a flushed table comes back."""
-
-    def __init__(self, cfg, store, executor):
-        self.cfg, self.store, self.executor = cfg, store, executor
-        self.previous = {n: None for n in range(1, cfg.nodes + 1)}
-        self.udp = {n: {} for n in range(1, cfg.nodes + 1)}     # UDP endpoints last applied, per node
-        self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
-
-    def kick(self) -> None:
-        if self.busy:
-            self.again = True
-        else:
-            asyncio.get_running_loop().create_task(self.sync())
-
-    async def sync(self) -> None:
-        self.busy = True
-        try:
-            while True:
-                self.again = False
-                services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
-                udp = conntrack.udp_endpoints(services, slices)
-                seen = [(o["metadata"]["namespace"], o["metadata"]["name"], o["metadata"]["resourceVersion"])
-                        for o in services + slices]
-                full = time.monotonic() - self.last_full > PROXY_RESYNC_SECONDS
-                if seen != self.seen or full:
-                    self.seen = seen
-                    if full:
-                        self.last_full = time.monotonic()
-                    for n in self.previous:
-                        state = kube_proxy.render(services, slices, node_name=f"node{n}",
-                                                  node_ip=self.cfg.node_ip(n), cluster_cidr=self.cfg.pod_cidr)
-                        prev = None if full else self.previous[n]
-                        flows = conntrack.stale_flows(self.udp[n], udp)
-                        try:
-                            self.previous[n] = await asyncio.get_running_loop().run_in_executor(
-                                self.executor, self._apply, self.cfg.node_ns(n), state, prev, flows)
-                            self.udp[n] = udp
-                        except Exception as e:
-                            self.previous[n] = None
-                            print(f"kube-proxy on node{n}: {e}", file=sys.stderr, flush=True)
-                if not self.again:
-                    return
-        finally:
-            self.busy = False
-
-    @staticmethod
-    def _apply(node_ns: str, state: dict, previous, stale_flows):
-        with kernel.in_netns(node_ns):
-            applied = kube_proxy.apply(state, previous)
-            conntrack.delete(stale_flows)
-            return applied
-
-
-class PolicySync:
-    """The network policy agent on every node (as kube-router's): when NetworkPolicies, Namespaces or Pods
-    change in what the rules depend on (labels, IPs, nodes, named ports), render every node's filter rules
-    once and apply those that changed inside the node's namespace (on the kernel thread, as kube-proxy);
-    every PROXY_RESYNC_SECONDS re-read the kernel too, so flushed rules come back and the FORWARD jump is
-    put back on top if something was inserted above it."""
-
-    def __init__(self, cfg, store, executor):
-        self.cfg, self.store, self.executor = cfg, store, executor
-        self.previous = {n: None for n in range(1, cfg.nodes + 1)}
-        self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
-        self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
-
-    def kick(self) -> None:
-        if self.busy:
-            self.again = True
-        else:
-            asyncio.get_running_loop().create_task(self.sync())
-
-    async def sync(self) -> None:
-        self.busy = True
-        try:
-            while True:
-                self.again = False
-                policies, pods = self.store.list("NetworkPolicy"), self.store.list("Pod")
-                namespaces = self.store.list("Namespace")
-                seen = network_policy.fingerprint(policies, pods, namespaces)
-                full = time.monotonic() - self.last_full > PROXY_RESYNC_SECONDS
-                if seen != self.seen or full:
-                    self.seen = seen
-                    if full:
-                        self.last_full = time.monotonic()
-                    t0 = time.perf_counter()
-                    states = network_policy.render_all(policies, pods, namespaces,
-                                                       [f"node{n}" for n in self.previous])
-                    self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
-                    jobs = [(n, self.cfg.node_ns(n), states[f"node{n}"], None if full else self.previous[n])
-                            for n in self.previous]
-                    jobs = [job for job in jobs if job[3] != job[2]]
-                    if jobs:   # all nodes in one job: a busy event loop cannot hold up the second node
-                        done = await asyncio.get_running_loop().run_in_executor(self.executor, self._apply_all, jobs)
-                        for n, (result, ms) in done.items():
-                            self.timings["apply_ms"][f"node{n}"] = ms
-                            if isinstance(result, Exception):
-                                self.previous[n], self.seen = None, None     # retried at the next reconcile
-                                print(f"network policy agent on node{n}: {result}", file=sys.stderr, flush=True)
-                            else:
-                                self.previous[n] = result
-                if not self.again:
-                    return
-        finally:
-            self.busy = False
-
-    @staticmethod
-    def _apply_all(jobs) -> dict:
-        done = {}
-        for n, node_ns, state, previous in jobs:
-            t = time.perf_counter()
-            try:
-                with kernel.in_netns(node_ns):
-                    done[n] = (network_policy.apply(state, previous), (time.perf_counter() - t) * 1e3)
-            except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
-                done[n] = (e, (time.perf_counter() - t) * 1e3)
-        return done
-
-
 class ControlPlane:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -165,6 +41,7 @@ class ControlPlane:
         self.api = apiserver.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         self.controllers = controllers.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
         self.endpoints = endpoints.EndpointsController(self.store)
+        self.cloud = cloud_controller.CloudController(cfg, self.store)   # LoadBalancer IPs, the LB and public DNS
         self.kubelets = []
         self._pending = False
 
@@ -186,6 +63,7 @@ class ControlPlane:
         if os.path.exists(sock):
             os.unlink(sock)
         server = await apiserver.serve(self.api, sock)
+        self.cloud.start()                     # after the API is up: the load balancer and the DNS watch it
         stop = loop.create_future()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set_result, None)
@@ -208,6 +86,7 @@ class ControlPlane:
         try:
             self.controllers.reconcile()
             self.endpoints.reconcile()
+            self.cloud.reconcile()
             for k in self.kubelets:
                 k.sync()
             self.proxy.kick()

@@ -12,8 +12,10 @@ Chains (kube-router's names; every rule carries a comment naming the pod or the 
   KUBE-NWPLCY-FORWARD  replies and established connections RETURN (stateful); then, for each pod on this
                        node isolated for egress, ``-s POD -j KUBE-POD-FW-<hash(ns/pod/egress)>``; then for
                        each pod isolated for ingress, ``-d POD -j KUBE-POD-FW-<hash(ns/pod/ingress)>``
+                       (above 32 pods, grouped: ``-s BLOCK/28 -j KUBE-NWPLCY-<hash>`` holding the block's jumps)
   KUBE-POD-FW-<16>  one pod, one direction: traffic to itself RETURNs; a jump to each policy chain that
-                       selects it, each followed by "mark set? RETURN"; finally REJECT
+                       selects it, each followed by "mark set? RETURN"; finally -j KUBE-NWPLCY-REJECT
+  KUBE-NWPLCY-REJECT TCP: REJECT --reject-with tcp-reset; anything else: REJECT (icmp port unreachable)
   KUBE-NWPLCY-<16>  one policy, one direction (and, for ingress with named ports, one resolution of those
                        names): a ``-j MARK --or-mark`` rule per allowed (peer, port); egress sets 0x10000,
                        ingress 0x20000 (kube-proxy uses 0x4000; separate bits because a same-node packet
@@ -33,10 +35,13 @@ filtered: traffic a pod sends to itself, and traffic between a pod and its own n
 FORWARD; upstream: "traffic to and from the node where a Pod is running is always allowed").  Established
 connections: checks apply to new connections only (conntrack RELATED,ESTABLISHED return first), so a
 connection that was allowed keeps working after a policy that would now deny it, as with Calico and
-kube-router; upstream leaves this to the implementation.  Denied packets are REJECTed (icmp port
-unreachable, as kube-router), so a blocked client fails at once instead of timing out.  Plain per-IP rules,
-no ipset: the kernel has ip_set but no ipset tool here, CONFIG_IP_SET_MAX is 256 sets per namespace, and a
-set match carries a per-namespace set index that would defeat iptables_apply's rule-blob cache.
+kube-router; upstream leaves this to the implementation.  Denied packets are REJECTed, so a blocked
+client fails at once instead of timing out: TCP with a reset (kube-router's ICMP port unreachable is
+rate-limited by the kernel, about one a second per client after a burst of six, so a client retrying
+would see refusals and hangs in turn), other protocols with ICMP port unreachable.  Plain address rules
+(runs of consecutive pod IPs collapsed into exact CIDRs), no ipset: the kernel has ip_set but there is no
+ipset tool here, CONFIG_IP_SET_MAX is 256 sets per namespace, and a set match carries a per-namespace set
+index that would defeat iptables_apply's rule-blob cache.  Inputs (selection, peers): network_policy_inputs.
 """
 
 from __future__ import annotations
@@ -48,17 +53,17 @@ import ipaddress
 import json
 import socket
 
-from .objects import label_selector_matches
+from .network_policy_inputs import Inputs, cidr_minus, compile_inputs, policy_types  # noqa: F401 (re-exported)
 
-__all__ = ["render", "render_all", "apply", "explain", "OWNED_PREFIXES", "TOP_CHAIN", "EGRESS_MARK",
-           "INGRESS_MARK", "policy_types", "compile_inputs", "pod_chain", "policy_chain"]
+__all__ = ["render", "render_all", "apply", "explain", "fingerprint", "OWNED_PREFIXES", "TOP_CHAIN", "REJECT_CHAIN",
+           "EGRESS_MARK", "INGRESS_MARK", "policy_types", "compile_inputs", "cidr_minus", "pod_chain", "policy_chain"]
 
 OWNED_PREFIXES = ("KUBE-NWPLCY-", "KUBE-POD-FW-")
 TOP_CHAIN = "KUBE-NWPLCY-FORWARD"
+REJECT_CHAIN = "KUBE-NWPLCY-REJECT"
 EGRESS_MARK, INGRESS_MARK = "0x10000", "0x20000"
 MARKS = {"egress": EGRESS_MARK, "ingress": INGRESS_MARK}
-NS_NAME_LABEL = "kubernetes.io/metadata.name"
-_DIRS = (("egress", "Egress", "to"), ("ingress", "Ingress", "from"))
+DISPATCH_AT = 32       # isolated pods per node and direction above which their jumps are grouped by /28
 
 
 @functools.lru_cache(maxsize=65536)
@@ -79,146 +84,6 @@ def _comment(text: str) -> list[str]:
     if len(data) > 255:   # xt_comment holds 255 bytes
         text = data[:250].decode(errors="ignore") + " ..."
     return ["-m", "comment", "--comment", text]
-
-
-def policy_types(policy: dict) -> list[str]:
-    """spec.policyTypes, or upstream's default: Ingress, plus Egress when there are egress rules."""
-    spec = policy.get("spec") or {}
-    if spec.get("policyTypes"):
-        return list(spec["policyTypes"])
-    return ["Ingress"] + (["Egress"] if spec.get("egress") else [])
-
-
-# ---------------------------------------------------------------- inputs
-
-class Inputs:
-    """Pods (with IPs, not finished), namespace labels, and each policy's selection, computed once for all nodes."""
-
-    def __init__(self, policies, pods, namespaces):
-        self.ns_labels = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in namespaces}
-        self.pods, self.by_ns, self.by_ip = [], {}, {}
-        for p in pods:
-            meta, status = p["metadata"], p.get("status") or {}
-            ip = status.get("podIP")
-            if not ip or ":" in ip or status.get("phase") in ("Succeeded", "Failed"):
-                continue
-            ports = {}
-            for c in (p.get("spec") or {}).get("containers") or []:
-                for cp in c.get("ports") or []:
-                    if cp.get("name"):
-                        ports.setdefault((cp["name"], (cp.get("protocol") or "TCP").upper()), cp["containerPort"])
-            rec = {"ns": meta.get("namespace") or "default", "name": meta["name"], "ip": ip,
-                   "node": (p.get("spec") or {}).get("nodeName"), "labels": meta.get("labels") or {},
-                   "ports": ports}
-            rec["id"], rec["lkey"] = f"{rec['ns']}/{rec['name']}", tuple(sorted(rec["labels"].items()))
-            try:
-                rec["int"] = int.from_bytes(socket.inet_aton(ip), "big")
-            except OSError:
-                continue
-            self.pods.append(rec)
-            self.by_ns.setdefault(rec["ns"], []).append(rec)
-            self.by_ip.setdefault(ip, rec)
-        self.policies, self.chains, self._memo = [], {}, {}
-        for pol in sorted(policies, key=lambda o: (o["metadata"].get("namespace") or "default", o["metadata"]["name"])):
-            ns, spec = pol["metadata"].get("namespace") or "default", pol.get("spec") or {}
-            selected = self.select(spec.get("podSelector") or {}, self.by_ns.get(ns, []))
-            types = policy_types(pol)
-            entry = {"ns": ns, "name": pol["metadata"]["name"], "id": f"{ns}/{pol['metadata']['name']}",
-                     "selected": selected, "dirs": {}}
-            for direction, ptype, peer_key in _DIRS:
-                if ptype in types:
-                    entry["dirs"][direction] = [self._rule(ns, r, peer_key) for r in spec.get(direction) or []]
-            self.policies.append(entry)
-        self.isolating = {}   # (pod id, direction) -> [policy entries], in name order
-        for pol in self.policies:
-            for direction in pol["dirs"]:
-                for r in pol["selected"]:
-                    self.isolating.setdefault((r["id"], direction), []).append(pol)
-
-    def ns_of(self, ns: str) -> dict:
-        return self.ns_labels.get(ns) or {NS_NAME_LABEL: ns}
-
-    def select(self, selector, records):
-        """The pod records SELECTOR matches (memoised per distinct label set: pods of one app share one)."""
-        skey, memo, out = json.dumps(selector, sort_keys=True), self._memo, []
-        for r in records:
-            hit = memo.get((skey, r["lkey"]))
-            if hit is None:
-                hit = memo[(skey, r["lkey"])] = label_selector_matches(selector, r["labels"])
-            if hit:
-                out.append(r)
-        return out
-
-    def _rule(self, ns, rule, peer_key):
-        peers = None if not rule.get(peer_key) else [self._peer(ns, p) for p in rule[peer_key]]
-        ports = None if not rule.get("ports") else [_port(p) for p in rule["ports"]]
-        return {"peers": peers, "ports": ports}
-
-    def _peer(self, ns, peer):
-        if peer.get("ipBlock") is not None:
-            block = peer["ipBlock"]
-            cidr = ipaddress.ip_network(block["cidr"], strict=False)
-            if cidr.version != 4:
-                return {"desc": f"ipBlock {block['cidr']} (IPv6: no IPv6 here)", "cidrs": [], "pods": None}
-            return {"desc": f"ipBlock {cidr}" + (f" except {', '.join(block['except'])}" if block.get("except")
-                                                 else ""),
-                    "cidrs": cidr_minus(str(cidr), block.get("except") or []), "pods": None}
-        nsel, psel = peer.get("namespaceSelector"), peer.get("podSelector")
-        if nsel is None:
-            pods = self.select(psel or {}, self.by_ns.get(ns, []))
-            how = "podSelector"
-        else:
-            pods = [r for n, rs in self.by_ns.items() if label_selector_matches(nsel, self.ns_of(n))
-                    for r in (rs if psel is None else self.select(psel, rs))]
-            how = "namespaceSelector" + ("+podSelector" if psel is not None else "")
-        return {"desc": how, "cidrs": None, "pods": pods, "addresses": _collapse(pods, how)}
-
-
-def _port(p: dict) -> dict:
-    proto = (p.get("protocol") or "TCP").upper()
-    port, end = p.get("port"), p.get("endPort")
-    return {"proto": proto, "name": port if isinstance(port, str) else None,
-            "range": None if port is None or isinstance(port, str) else (int(port), int(end or port))}
-
-
-def _collapse(pods, how):
-    """[(CIDR, "pod ns/name (how)" or "pods a, b, ... (how)")]: runs of consecutive pod IPs as the fewest
-    CIDRs that cover exactly them (pods of one node get consecutive addresses), so a namespaceSelector over
-    hundreds of pods is not hundreds of rules."""
-    by_int = sorted((r["int"], r["id"]) for r in pods)
-    out, i, n = [], 0, len(by_int)
-    while i < n:
-        start = by_int[i][0]
-        size = 1
-        while size < 256 and start % (size * 2) == 0 and i + size * 2 <= n \
-                and by_int[i + size * 2 - 1][0] == start + size * 2 - 1:
-            size *= 2
-        ids = [pid for _, pid in by_int[i:i + size]]
-        out.append((f"{socket.inet_ntoa(start.to_bytes(4, 'big'))}/{32 - size.bit_length() + 1}",
-                    (f"pod {ids[0]}" if size == 1 else "pods " + ", ".join(ids)) + f" ({how})"))
-        i += size
-    return out
-
-
-def cidr_minus(cidr: str, excepts: list[str]) -> list[str]:
-    """CIDR without the EXCEPT blocks, as plain CIDRs (what one -s/-d per rule can match)."""
-    nets = [ipaddress.ip_network(cidr, strict=False)]
-    for ex in excepts:
-        ex_net = ipaddress.ip_network(ex, strict=False)
-        out = []
-        for n in nets:
-            if ex_net.version != n.version or not ex_net.overlaps(n):
-                out.append(n)
-            elif n.subnet_of(ex_net):
-                continue
-            else:
-                out.extend(n.address_exclude(ex_net))
-        nets = out
-    return [str(n) for n in ipaddress.collapse_addresses(nets)] if nets else []
-
-
-def compile_inputs(policies, pods, namespaces) -> Inputs:
-    return Inputs(policies, pods, namespaces)
 
 
 # ---------------------------------------------------------------- render
@@ -330,14 +195,16 @@ def _render_node(inp: Inputs, node: str) -> dict:
     local = sorted((r for r in inp.pods if r["node"] == node), key=lambda r: r["id"])
     policy_chains: dict[str, list] = {}
     pod_chains: dict[str, list] = {}
+    dispatch: dict[str, list] = {}
     for direction, flag, other in (("egress", "-s", "-d"), ("ingress", "-d", "-s")):
+        jumps = []
         for pod in local:
             pols = inp.isolating.get((pod["id"], direction))
             if not pols:
                 continue
             chain = pod_chain(pod["ns"], pod["name"], direction)
-            top.append([flag, pod["ip"] + "/32"] + _comment(f"{pod['id']}: {direction} isolation")
-                       + ["-j", chain])
+            jumps.append((pod["int"], [flag, pod["ip"] + "/32"] + _comment(f"{pod['id']}: {direction} isolation")
+                          + ["-j", chain]))
             rules = [[other, pod["ip"] + "/32"] + _comment(f"{pod['id']}: traffic to itself is not filtered")
                      + ["-j", "RETURN"]]
             for pol in pols:
@@ -350,13 +217,38 @@ def _render_node(inp: Inputs, node: str) -> dict:
                 rules.append(_comment(f"{pod['id']} {direction}: allowed by policy {pol['id']}")
                              + ["-m", "mark", "--mark", f"{MARKS[direction]}/{MARKS[direction]}", "-j", "RETURN"])
             rules.append(_comment(f"{pod['id']}: {direction} isolated and no policy allows it")
-                         + ["-j", "REJECT"])
+                         + ["-j", REJECT_CHAIN])
             pod_chains[chain] = rules
-    for name in sorted(pod_chains):
-        filt[name] = pod_chains[name]
-    for name in sorted(policy_chains):
-        filt[name] = policy_chains[name]
+        top.extend(_dispatch(jumps, direction, flag, dispatch))
+    filt[REJECT_CHAIN] = [
+        ["-p", "tcp"] + _comment("network policies: deny TCP with a reset") + ["-j", "REJECT", "--reject-with",
+                                                                                 "tcp-reset"],
+        _comment("network policies: deny other protocols with ICMP port unreachable") + ["-j", "REJECT"]]
+    for chains in (dispatch, pod_chains, policy_chains):
+        for name in sorted(chains):
+            filt[name] = chains[name]
     return {"filter": filt}
+
+
+def _dispatch(jumps, direction, flag, dispatch):
+    """The per-pod jumps for KUBE-NWPLCY-FORWARD.  Above DISPATCH_AT pods, a new connection would test every
+    one of them in turn, so they are grouped by /28 of their address: a jump per block to a chain holding the
+    block's pod jumps (at most 16 + 16 tests instead of one per pod on the node)."""
+    if len(jumps) <= DISPATCH_AT:
+        return [rule for _, rule in jumps]
+    groups: dict[int, list] = {}
+    for ip, rule in sorted(jumps, key=lambda j: j[0]):
+        groups.setdefault(ip >> 4, []).append(rule)
+    out = []
+    for block, rules in groups.items():
+        if len(rules) == 1:
+            out += rules
+            continue
+        cidr = f"{socket.inet_ntoa((block << 4).to_bytes(4, 'big'))}/28"
+        name = "KUBE-NWPLCY-" + _hash16(f"dispatch/{direction}/{cidr}")
+        dispatch[name] = rules
+        out.append([flag, cidr] + _comment(f"{direction} isolation of {len(rules)} pods in {cidr}") + ["-j", name])
+    return out
 
 
 # ---------------------------------------------------------------- apply and explain
@@ -368,14 +260,17 @@ def apply(state: dict, previous: dict | None = None) -> dict:
     return iptables_apply.apply(state, previous, owned_prefixes=OWNED_PREFIXES, pin_first=True)
 
 
-def explain(src, dst, port, proto, policies, pods, namespaces):
+def explain(src, dst, port, proto, policies, pods, namespaces, **kw):
     """(verdict, reasons) for one new connection; see network_policy_why.explain."""
     from . import network_policy_why
-    return network_policy_why.explain(src, dst, port, proto, policies, pods, namespaces)
+    return network_policy_why.explain(src, dst, port, proto, policies, pods, namespaces, **kw)
 
 
 def fingerprint(policies, pods, namespaces) -> str:
-    """What render depends on, so a sync loop can skip pods' status-only changes."""
+    """What render depends on, so a sync loop can skip pods' status-only changes (and, while there is no
+    NetworkPolicy, every change: the rules are then the same whatever the pods)."""
+    if not policies:
+        return "no policies"
     view = ([(p["metadata"].get("namespace"), p["metadata"]["name"], p["metadata"].get("resourceVersion"),
               p.get("spec")) for p in policies],
             [(n["metadata"]["name"], n["metadata"].get("labels")) for n in namespaces],

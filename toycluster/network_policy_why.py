@@ -104,20 +104,23 @@ def walk(table: dict, chain: str, pkt: dict, trace: list, depth: int = 0) -> str
     return None
 
 
-def explain(src, dst, port, proto, policies, pods, namespaces, *, node_ips=()):
-    """(verdict "allowed" | "denied", [reason lines]) for a new connection SRC -> DST:PORT/PROTO.
-    SRC and DST are "ns/name", "name" or an IPv4 address; PORT a number or a port name of DST's pod.
+def explain(src, dst, port, proto, policies, pods, namespaces, *, node_ips=(), services=(), slices=()):
+    """(verdict "allowed" | "denied" | "partly allowed", [reason lines]) for a new connection SRC -> DST:PORT/PROTO.
+    SRC and DST are "ns/name", "name" or an IPv4 address (a Service's ClusterIP: each endpoint is explained,
+    given SERVICES and SLICES); PORT a number or a port name of DST's pod.
     NODE_IPS: {node name: [its addresses]} (a node reaching its own pods is never filtered)."""
-    return Why(policies, pods, namespaces, node_ips=node_ips).explain(src, dst, port, proto)
+    return Why(policies, pods, namespaces, node_ips=node_ips, services=services, slices=slices).explain(
+        src, dst, port, proto)
 
 
 class Why:
     """The inputs selected once and each node's rules rendered once, for many questions."""
 
-    def __init__(self, policies, pods, namespaces, *, node_ips=()):
+    def __init__(self, policies, pods, namespaces, *, node_ips=(), services=(), slices=()):
         self.args = (policies, pods, namespaces)
         self.inp = np_.compile_inputs(policies, pods, namespaces)
         self.node_ips = dict(node_ips)
+        self.services, self.slices = list(services), list(slices)
         self.states: dict[str, dict] = {}
 
     def state(self, node: str) -> dict:
@@ -139,6 +142,8 @@ class Why:
             port = int(port)
             port_label = str(port)
         what = f"{s['label']} -> {d['label']} port {port_label}/{proto}"
+        if d["pod"] is None and self._service(d["ip"]) is not None:
+            return self._via_service(src, d["ip"], port, proto, what)
         if s["ip"] == d["ip"]:
             return "allowed", [f"{what}: traffic a pod sends to itself is not filtered"]
         if s["pod"] is None and d["pod"] is None:
@@ -170,6 +175,43 @@ class Why:
         return verdict, reasons
 
 
+    def _service(self, ip):
+        return next((svc for svc in self.services if (svc.get("spec") or {}).get("clusterIP") == ip), None)
+
+    def _via_service(self, src, vip, port, proto, what):
+        """Policies see the endpoint kube-proxy picked (after DNAT): the verdict for each endpoint."""
+        svc = self._service(vip)
+        meta = svc["metadata"]
+        sid = f"{meta.get('namespace', 'default')}/{meta['name']}"
+        sport = next((p for p in svc["spec"].get("ports") or [] if int(p["port"]) == port
+                      and (p.get("protocol") or "TCP").upper() == proto), None)
+        head = f"{what}: {vip} is the ClusterIP of service {sid}; policies apply after kube-proxy translates it"
+        if sport is None:
+            return "denied", [f"{head}, but the service has no port {port}/{proto} (nothing translates it)"]
+        endpoints = []
+        for sl in self.slices:
+            sm = sl.get("metadata") or {}
+            if (sm.get("labels") or {}).get("kubernetes.io/service-name") != meta["name"] or \
+                    sm.get("namespace", "default") != meta.get("namespace", "default"):
+                continue
+            number = next((p["port"] for p in sl.get("ports") or [] if (p.get("name") or "") == (sport.get("name") or "")
+                           and (p.get("protocol") or "TCP").upper() == proto), None)
+            for ep in sl.get("endpoints") or []:
+                if number and ep.get("addresses") and (ep.get("conditions") or {}).get("ready", True) is not False:
+                    endpoints.append((ep["addresses"][0], number))
+        if not endpoints:
+            return "denied", [f"{head}, but it has no ready endpoints: kube-proxy rejects the connection"]
+        verdicts, lines = [], [f"{head}, to one of {len(endpoints)} endpoint(s):"]
+        for ip, number in sorted(set(endpoints)):
+            verdict, reasons = self.explain(src, ip, number, proto)
+            verdicts.append(verdict)
+            lines += [f"  endpoint {ip}:{number}: {verdict.upper()}"] + [
+                "  " + r for r in reasons[1:] if not r.lstrip().startswith("(replies")]
+        verdict = verdicts[0] if len(set(verdicts)) == 1 else "partly allowed"
+        return verdict, lines + ["  (replies and packets of established connections are not filtered: the rules are "
+                                 "stateful)"]
+
+
 def _direction_reasons(inp, trace, pod, direction, node):
     pols = inp.isolating.get((pod["id"], direction))
     if not pols:
@@ -192,8 +234,9 @@ def _direction_reasons(inp, trace, pod, direction, node):
             if "itself" in _comment(rule):
                 return out + ["    " + _comment(rule)]
             return out + [f"    {_comment(rule).split(': ', 1)[1]}"] + [f"      matched: {a}" for a in allows]
-        if c == chain and target in ("REJECT", "DROP"):
+        if c == chain and target in ("REJECT", "DROP", np_.REJECT_CHAIN):
             empty = [p["id"] for p in pols if not any(p["dirs"][direction])]
             note = f" ({', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no {direction} rules)" if empty else ""
-            return out + [f"    denied: none of their {direction} rules allows it{note} -> {target}"]
+            how = " (TCP: reset; other protocols: ICMP port unreachable)" if target == np_.REJECT_CHAIN else ""
+            return out + [f"    denied: none of their {direction} rules allows it{note} -> {target}{how}"]
     return out

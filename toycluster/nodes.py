@@ -28,6 +28,7 @@ class ClusterConfig:
     service_cidr: str = "10.96.0.0/12"
     overlay: str = "host-gw"            # or "vxlan"
     dns_upstream: str = ""
+    internet_cidr: str = "203.0.113.0/24"   # the "internet" segment (cloud_lb.py); inside the cluster's namespaces
 
     # -- names: every namespace and root-namespace link starts with the cluster's name --
     @property
@@ -124,6 +125,7 @@ def render(cfg: ClusterConfig) -> list[tuple]:
                           ("route", ns, subnet, peer_vtep, VXLAN_DEV)]
             else:                        # host-gw: the other node is the next hop for its pods
                 steps.append(("route", ns, subnet, cfg.node_ip(m), None))
+    from . import cloud_lb; steps += cloud_lb.topology(cfg)   # noqa: E702 - the internet, the cloud LB, the user
     return steps
 
 

@@ -85,12 +85,6 @@ _FIELDS = {k: set(v.split()) for k, v in {  # known fields, so that a typo is an
     "template": "metadata spec",
     "selector": "matchLabels matchExpressions",
     "expression": "key operator values",
-    "netpol": "podSelector policyTypes ingress egress",
-    "npingress": "from ports",
-    "npegress": "to ports",
-    "peer": "podSelector namespaceSelector ipBlock",
-    "ipBlock": "cidr except",
-    "npport": "protocol port endPort",
 }.items()}
 _TYPES = {str: "a string", int: "an integer", list: "a list", dict: "a mapping", bool: "true or false"}
 
@@ -347,68 +341,23 @@ def _check_service(doc):
         _enum(spec, "spec", "internalTrafficPolicy", ("Cluster", "Local"), "Cluster")
 
 
-def _cidr(v, path):
-    try:
-        if "/" not in _typed(v, str, path):
-            raise ValueError
-        return ipaddress.ip_network(v, strict=False)
-    except ValueError:
-        raise _bad(path, v, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)") from None
+def _check_networkpolicy(doc):  # in objects_netpol, as Ingress's in objects_networking
+    from . import objects_netpol
+    objects_netpol.check_networkpolicy(doc)
 
 
-def _check_networkpolicy(doc):  # networking.k8s.io/v1, as upstream's ValidateNetworkPolicySpec
-    _unknown(spec := _get(doc, "", "spec", dict, default={}), "netpol", "spec")
-    _selector(_get(spec, "spec", "podSelector", dict, default={}), "spec.podSelector")
-    types = _get(spec, "spec", "policyTypes", list) or []
-    for i, t in enumerate(types):
-        if t not in ("Ingress", "Egress"):
-            raise _FieldError(f"spec.policyTypes[{i}]", f'Unsupported value: {_show(t)}: supported values: "Ingress", '
-                                                       '"Egress"')
-    if len(types) > 2 or len(set(types)) != len(types):
-        raise _bad("spec.policyTypes", types, "may not specify more than two policyTypes, nor one twice")
-    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
-        for i, rule in enumerate(_get(spec, "spec", direction, list) or []):
-            q = f"spec.{direction}[{i}]"
-            _unknown(_typed(rule, dict, q), "np" + direction, q)
-            for j, port in enumerate(_get(rule, q, "ports", list) or []):
-                pq = f"{q}.ports[{j}]"
-                _unknown(_typed(port, dict, pq), "npport", pq)
-                _enum(port, pq, "protocol", _PROTOCOLS, "TCP")
-                number, end = port.get("port"), _port(port, pq, "endPort") if "endPort" in port else None
-                if isinstance(number, str):
-                    _iana(number, f"{pq}.port")
-                elif number is not None:
-                    if type(number) is not int:
-                        raise _bad(f"{pq}.port", number, "must be an integer or a port name")
-                    _port(port, pq, "port")
-                if end is not None and number is None:
-                    raise _FieldError(f"{pq}.endPort", "Forbidden: may not be specified when `port` is not specified")
-                if end is not None and isinstance(number, str):
-                    raise _FieldError(f"{pq}.endPort", "Forbidden: may not be specified when `port` is non-numeric")
-                if end is not None and end < number:
-                    raise _bad(f"{pq}.endPort", end, "must be greater than or equal to `port`")
-            for j, peer in enumerate(_get(rule, q, peers_key, list) or []):
-                pq = f"{q}.{peers_key}[{j}]"
-                _unknown(_typed(peer, dict, pq), "peer", pq)
-                given = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
-                if not given:
-                    raise _FieldError(pq, "Required value: must specify a peer")
-                if "ipBlock" in given and len(given) > 1:
-                    raise _FieldError(pq, "Forbidden: may not specify both ipBlock and another peer")
-                for key in ("podSelector", "namespaceSelector"):
-                    if peer.get(key) is not None:
-                        _selector(peer[key], f"{pq}.{key}")
-                if "ipBlock" in given:
-                    bq = f"{pq}.ipBlock"
-                    _unknown(_typed(block := peer["ipBlock"], dict, bq), "ipBlock", bq)
-                    cidr = _cidr(_get(block, bq, "cidr", str, required=True), f"{bq}.cidr")
-                    for k, ex in enumerate(_get(block, bq, "except", list) or []):
-                        net = _cidr(ex, f"{bq}.except[{k}]")
-                        if net.version != cidr.version or not net.subnet_of(cidr) or net.prefixlen <= cidr.prefixlen:
-                            raise _bad(f"{bq}.except[{k}]", ex, f"must be a strict subset of `cidr` ({block['cidr']})")
+def _check_ingress(doc):  # Ingress and Secret checks live in objects_networking (this module is long enough)
+    from . import objects_networking
+    objects_networking.check_ingress(doc)
+
+
+def _check_secret(doc):
+    from . import objects_networking
+    objects_networking.check_secret(doc)
 
 
 _CHECKS = {"Pod": _check_pod, "Deployment": _check_workload, "ReplicaSet": _check_workload,
+           "Ingress": _check_ingress, "Secret": _check_secret,
            "Service": _check_service, "NetworkPolicy": _check_networkpolicy}
 
 
@@ -449,7 +398,7 @@ def _validate(doc):
             raise _FieldError("apiVersion", f'no matches for kind "{kind}" in version "{api}": use "{versions[0]}"')
         supported = ", ".join(f"{a} {k}" for a, k in KINDS if (a, k) not in _NOT_APPLIED)
         raise _FieldError("kind", f'no matches for kind "{kind}" in version "{api}"; supported: {supported}')
-    if kind in _CHECKS or kind == "Namespace":
+    if (kind in _CHECKS and kind != "Secret") or kind == "Namespace":   # a Secret's own fields: its check
         _unknown(doc, "top", "")
     _unknown(md := _get(doc, "", "metadata", dict, required=True), "metadata", "metadata")
     _dns(_get(md, "metadata", "name", str, True), "metadata.name", "label" if kind in _LABEL_NAMED else "subdomain")

@@ -3,11 +3,12 @@
 toycluster has no container runtime. A container that gives no `command` and whose image is in
 KNOWN_IMAGES runs one of the built-ins in its pod's network namespace instead: "echo" (a
 whoami-style HTTP echo), "nginx" (the welcome page), "sleeper" (pause), "tcp" (a banner and a
-byte echo standing in for a database) and "coredns" (the cluster DNS server, coredns.py). A
+byte echo standing in for a database), "coredns" (the cluster DNS server, coredns.py) and "ingress" (the
+ingress controller, ingress_controller.py). A
 container with a `command` runs that command.
 
 run_builtin() runs in a child forked from the control plane: it keeps memory low (only the lightest
-standard modules are imported here; only "coredns" imports more, lazily) and never returns; SIGTERM exits 0.
+standard modules are imported here; only "coredns" and "ingress" import more, lazily) and never returns; SIGTERM exits 0.
 """
 import asyncio
 import json
@@ -37,6 +38,7 @@ _IMAGES = {
     "postgres": ("tcp", 5432), "redis": ("tcp", 6379), "mysql": ("tcp", 3306),
     "mariadb": ("tcp", 3306), "mongo": ("tcp", 27017), "memcached": ("tcp", 11211),
     "toycluster/coredns": ("coredns", 53), "coredns/coredns": ("coredns", 53),   # registry.k8s.io/coredns/coredns too
+    "toycluster/ingress-controller": ("ingress", 80), "ingress-nginx/controller": ("ingress", 80),
 }
 KNOWN_IMAGES: dict[str, str] = {name: workload for name, (workload, _) in _IMAGES.items()}
 # Images without an ENTRYPOINT: `args` alone are the command (`kubectl run x --image=busybox -- sleep 1d`).
@@ -470,6 +472,9 @@ def run_builtin(workload: str, container: dict, pod: dict) -> "NoReturn":
         elif workload == "coredns":
             from . import coredns               # only the DNS pod pays for dnslib
             coredns.main(container, pod)
+        elif workload == "ingress":
+            from . import ingress_controller    # only the ingress pod pays for ssl and cryptography
+            ingress_controller.main(container, pod)
         else:
             raise ValueError(f"unknown built-in workload {workload!r}")
     except SystemExit as e:

@@ -111,8 +111,8 @@ _USED_K: set[int] = set()
 
 
 def new_ranges() -> dict:
-    """Node 192.168.(120+k).0/24, pods 10.(120+k).0.0/16, services 10.(180+k).0.0/16, k unique in
-    this session and clear of the machine's routes and of every existing cluster's ranges."""
+    """Node 192.168.(120+k).0/24, pods 10.(120+k).0.0/16, services 10.(180+k).0.0/16, k unique among
+    this session's live clusters and clear of the machine's routes and of every existing cluster's ranges."""
     taken = _taken_networks()
     for _ in range(60):
         k = _NEXT_K[0] % 60
@@ -125,7 +125,7 @@ def new_ranges() -> dict:
         if any(n.overlaps(t) for n in nets for t in taken):
             continue
         _USED_K.add(k)
-        return r
+        return {**r, "_k": k}
     pytest.fail("no free address ranges left for a test cluster")
 
 
@@ -179,6 +179,7 @@ class Cluster:
         self.name, self.nodes, self.overlay = name, nodes, overlay
         self.node_cidr, self.pod_cidr, self.service_cidr = (ranges["node_cidr"], ranges["pod_cidr"],
                                                             ranges["service_cidr"])
+        self._k = ranges.get("_k")      # given back to new_ranges() by teardown()
 
     # the address plan, as the design gives it
     def node_ip(self, n: int) -> str:
@@ -276,6 +277,7 @@ class Cluster:
         """down; then, if anything is left, the library's teardown as a last resort. Returns what was left."""
         p = self.down()
         left = leftovers(self.name)
+        _USED_K.discard(self._k)
         if left:
             with contextlib.suppress(Exception):
                 sys.path.insert(0, str(REPO))
@@ -392,7 +394,8 @@ def shared():
     if not IS_ROOT:
         pytest.skip("needs root")
     with cluster_up(nodes=3) as c:
-        c.apply("---\n".join(pod_yaml(n, image, node=node, port=port) for n, (image, node, port) in SHARED_PODS.items()))
+        c.apply("---\n".join(pod_yaml(n, image, node=node, port=port)
+                             for n, (image, node, port) in SHARED_PODS.items()))
         pods = {p["metadata"]["name"]: p for p in c.wait_running(names=list(SHARED_PODS))}
         c.ip = {n: p["status"]["podIP"] for n, p in pods.items()}
         yield c

@@ -12,7 +12,7 @@ import threading
 import pytest
 import yaml
 
-from conftest import CHURN_NODE, container_pid, deployment_yaml, pod_yaml, poll, sh
+from conftest import CHURN_NODE, TOYCLUSTER, container_pid, deployment_yaml, pod_yaml, poll, sh
 
 
 def echo_fields(answer: str) -> dict:
@@ -117,7 +117,7 @@ def test_exec_does_not_change_the_machines_view(shared):
     assert before == after
 
 
-def test_exec_passes_exit_status_and_stdin_free_output(shared):
+def test_exec_passes_output_and_exit_status(shared):
     p = shared.exec("client", "sh", "-c", "echo out; echo err >&2; exit 7", check=None)
     assert p.returncode == 7 and p.stdout == "out\n" and "err" in p.stderr, p
 
@@ -328,7 +328,6 @@ def test_logs_follow_streams_new_lines(shared):
 
 
 def shared_cli(c):
-    from conftest import TOYCLUSTER
     return [TOYCLUSTER, "--cluster", c.name]
 
 

@@ -95,6 +95,6 @@ def test_up_again_after_kill_without_down_says_what_to_do(cluster_factory):
     assert "The control plane is running" in c.ok("status")
     assert [line.split()[0] for line in c.ok("get", "nodes").splitlines()[1:]] == ["node1", "node2"]
     c.apply(pod_yaml("probe", "toycluster/echo", node=2, port=8080) + "---\n" + pod_yaml("client", "busybox", node=1))
-    c.wait_running(names=["probe", "client"], timeout=8)
+    c.wait_running(names=["probe", "client"], timeout=6)
     ip = c.pod("probe")["status"]["podIP"]
     assert "Pod: default/probe" in c.curl("client", f"http://{ip}:8080/")

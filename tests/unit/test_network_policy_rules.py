@@ -124,26 +124,26 @@ def test_golden_rules_of_one_policy():
     text = to_iptables_save(np_.render([validate(pol, "p.yaml")], model_pods(), model_namespaces(),
                                        node_name="node1"))
     pod_chain, pol_chain = np_.pod_chain("x", "a", "ingress"), np_.policy_chain("x", "web", "ingress")
-    assert text == f"""*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:KUBE-NWPLCY-FORWARD - [0:0]
-:{pol_chain} - [0:0]
-:{pod_chain} - [0:0]
--A FORWARD -m comment --comment "network policies of the pods on this node (toycluster network policy agent)" -j KUBE-NWPLCY-FORWARD
--A KUBE-NWPLCY-FORWARD -m comment --comment "network policies: replies and established connections pass (stateful)" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
--A KUBE-NWPLCY-FORWARD -d 10.196.1.10/32 -m comment --comment "x/a: ingress isolation" -j {pod_chain}
--A {pol_chain} -s 10.196.2.11/32 -p tcp -m comment --comment "x/web ingress rule 1: from pod x/b (podSelector), port 80/TCP" -m tcp --dport 80 -j MARK --set-xmark 0x20000/0x20000
--A {pol_chain} -s 192.168.96.0/25 -p tcp -m comment --comment "x/web ingress rule 1: from ipBlock 192.168.96.0/24 except 192.168.96.128/25, port 80/TCP" -m tcp --dport 80 -j MARK --set-xmark 0x20000/0x20000
--A {pol_chain} -s 10.196.2.11/32 -p udp -m comment --comment "x/web ingress rule 1: from pod x/b (podSelector), ports 8000-8080/UDP" -m udp --dport 8000:8080 -j MARK --set-xmark 0x20000/0x20000
--A {pol_chain} -s 192.168.96.0/25 -p udp -m comment --comment "x/web ingress rule 1: from ipBlock 192.168.96.0/24 except 192.168.96.128/25, ports 8000-8080/UDP" -m udp --dport 8000:8080 -j MARK --set-xmark 0x20000/0x20000
--A {pod_chain} -s 10.196.1.10/32 -m comment --comment "x/a: traffic to itself is not filtered" -j RETURN
--A {pod_chain} -m comment --comment "x/a ingress: policy x/web" -j {pol_chain}
--A {pod_chain} -m comment --comment "x/a ingress: allowed by policy x/web" -m mark --mark 0x20000/0x20000 -j RETURN
--A {pod_chain} -m comment --comment "x/a: ingress isolated and no policy allows it" -j REJECT --reject-with icmp-port-unreachable
-COMMIT
-"""
+    declared = "\n".join(f":{c} - [0:0]" for c in sorted([np_.TOP_CHAIN, np_.REJECT_CHAIN, pol_chain, pod_chain]))
+    rules = {}
+    for line in [
+        '-A FORWARD -m comment --comment "network policies of the pods on this node (toycluster network policy agent)" -j KUBE-NWPLCY-FORWARD',
+        '-A KUBE-NWPLCY-FORWARD -m comment --comment "network policies: replies and established connections pass (stateful)" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+        f'-A KUBE-NWPLCY-FORWARD -d 10.196.1.10/32 -m comment --comment "x/a: ingress isolation" -j {pod_chain}',
+        '-A KUBE-NWPLCY-REJECT -p tcp -m comment --comment "network policies: deny TCP with a reset" -j REJECT --reject-with tcp-reset',
+        '-A KUBE-NWPLCY-REJECT -m comment --comment "network policies: deny other protocols with ICMP port unreachable" -j REJECT --reject-with icmp-port-unreachable',
+        f'-A {pol_chain} -s 10.196.2.11/32 -p tcp -m comment --comment "x/web ingress rule 1: from pod x/b (podSelector), port 80/TCP" -m tcp --dport 80 -j MARK --set-xmark 0x20000/0x20000',
+        f'-A {pol_chain} -s 192.168.96.0/25 -p tcp -m comment --comment "x/web ingress rule 1: from ipBlock 192.168.96.0/24 except 192.168.96.128/25, port 80/TCP" -m tcp --dport 80 -j MARK --set-xmark 0x20000/0x20000',
+        f'-A {pol_chain} -s 10.196.2.11/32 -p udp -m comment --comment "x/web ingress rule 1: from pod x/b (podSelector), ports 8000-8080/UDP" -m udp --dport 8000:8080 -j MARK --set-xmark 0x20000/0x20000',
+        f'-A {pol_chain} -s 192.168.96.0/25 -p udp -m comment --comment "x/web ingress rule 1: from ipBlock 192.168.96.0/24 except 192.168.96.128/25, ports 8000-8080/UDP" -m udp --dport 8000:8080 -j MARK --set-xmark 0x20000/0x20000',
+        f'-A {pod_chain} -s 10.196.1.10/32 -m comment --comment "x/a: traffic to itself is not filtered" -j RETURN',
+        f'-A {pod_chain} -m comment --comment "x/a ingress: policy x/web" -j {pol_chain}',
+        f'-A {pod_chain} -m comment --comment "x/a ingress: allowed by policy x/web" -m mark --mark 0x20000/0x20000 -j RETURN',
+        f'-A {pod_chain} -m comment --comment "x/a: ingress isolated and no policy allows it" -j KUBE-NWPLCY-REJECT',
+    ]:
+        rules.setdefault(line.split()[1], []).append(line)
+    assert text == "\n".join(["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", declared,
+                              *rules.pop("FORWARD"), *(line for c in sorted(rules) for line in rules[c]), "COMMIT", ""])
     # node2 has no pod the policy selects: only the stateful rule
     assert np_.render([pol], model_pods(), model_namespaces(), node_name="node2")["filter"][np_.TOP_CHAIN] == [
         ["-m", "comment", "--comment", "network policies: replies and established connections pass (stateful)",
@@ -186,7 +186,7 @@ def test_named_ingress_port_resolves_per_pod():
     assert why.explain("y/a", "x/c", 8080)[0] == "allowed"
     assert why.explain("y/a", "x/c", "serve-80-tcp")[0] == "allowed"
     filt = why.state("node1")["filter"]          # x/a and x/c are on node1 and resolve differently
-    assert len([c for c in filt if c.startswith("KUBE-NWPLCY-")]) == 3   # FORWARD + one per resolution
+    assert len([c for c in filt if c.startswith("KUBE-NWPLCY-")]) == 4   # FORWARD, REJECT, one per resolution
 
 
 def test_named_egress_port_needs_a_pod_with_that_port():
@@ -220,7 +220,7 @@ def test_self_traffic_and_reasons_name_the_deciding_rules():
     assert verdict == "denied"       # x/b's egress is denied by deny-all, although x/a's ingress allows it
     text = "\n".join(reasons)
     assert "egress of x/b (on node2): isolated by x/deny-all" in text
-    assert "denied: none of their egress rules allows it (x/deny-all has no egress rules) -> REJECT" in text
+    assert "denied: none of their egress rules allows it (x/deny-all has no egress rules) -> KUBE-NWPLCY-REJECT" in text
     assert "ingress of x/a (on node1): isolated by x/allow-b, x/deny-all" in text
     assert "matched: x/allow-b ingress rule 1: from pod x/b (podSelector), any port" in text
     verdict, reasons = why.explain("y/a", "x/c", "serve-81-tcp", "TCP")
@@ -248,15 +248,16 @@ def test_pods_without_ip_or_finished_are_ignored_and_missing_namespaces_get_the_
 
 
 def test_fingerprint_follows_labels_not_status_conditions():
-    pods, nss = model_pods(), model_namespaces()
-    base = np_.fingerprint([], pods, nss)
+    pods, nss, pols = model_pods(), model_namespaces(), [policy("x", "p", {"podSelector": {}})]
+    base = np_.fingerprint(pols, pods, nss)
     pods2 = copy.deepcopy(pods)
     pods2[0]["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
-    assert np_.fingerprint([], pods2, nss) == base
+    assert np_.fingerprint(pols, pods2, nss) == base
     pods2[0]["metadata"]["labels"]["new"] = "1"
-    assert np_.fingerprint([], pods2, nss) != base
+    assert np_.fingerprint(pols, pods2, nss) != base
+    assert np_.fingerprint([], pods2, nss) == np_.fingerprint([], pods, nss)   # no policy: pods do not matter
     nss[0]["metadata"]["labels"]["team"] = "a"
-    assert np_.fingerprint([], pods, nss) != base
+    assert np_.fingerprint(pols, pods, nss) != base
 
 
 # ---------------------------------------------------------------- validation (bad input from issue 6)
@@ -315,3 +316,93 @@ def test_consecutive_pod_addresses_collapse_into_exact_cidrs():
     addrs = inp.policies[0]["dirs"]["ingress"][0]["peers"][0]["addresses"]
     assert [a for a, _ in addrs] == ["10.196.1.2/31", "10.196.1.4/30", "10.196.1.9/32"]
     assert addrs[0][1] == "pods n/p2, n/p3 (podSelector)" and addrs[2][1] == "pod n/p9 (podSelector)"
+
+
+# ---------------------------------------------------------------- `toycluster label` and `policy why` parsing, POST /label
+
+def test_label_arguments():
+    from toycluster.cli_policy import UsageError, parse_label_args
+    assert parse_label_args("pod", ["web", "a=1", "b-"]) == ("pod", ["web"], {"a": "1", "b": None})
+    assert parse_label_args("pod/web", ["a="]) == ("pod", ["web"], {"a": ""})
+    assert parse_label_args("ns", ["y", "z", "team=blue"]) == ("ns", ["y", "z"], {"team": "blue"})
+    for args, msg in ((["web"], "at least one"), (["a=1"], "needs a name"), (["web", "a=1", "b"], "KEY=VALUE or KEY-"),
+                      (["web", "a=1", "a=2"], "each label once"), (["web", "a=b c"], "Invalid value")):
+        with pytest.raises(UsageError, match=msg):
+            parse_label_args("pod", args)
+
+
+def test_why_target_parsing():
+    from toycluster.cli_policy import parse_target
+    assert parse_target("web", "x", set()) == ("x/web", None, "TCP")
+    assert parse_target("y/web:8080/udp", "x", set()) == ("y/web", "8080", "UDP")
+    assert parse_target("web:http", "x", set()) == ("x/web", "http", "TCP")
+    assert parse_target("10.196.1.2:53/UDP", "x", set()) == ("10.196.1.2", "53", "UDP")
+    assert parse_target("x/tcp", "d", {"x/tcp"}) == ("x/tcp", None, "TCP")       # a pod named tcp
+    assert parse_target("x/tcp", "d", set()) == ("d/x", None, "TCP")
+
+
+def test_api_label_sets_removes_and_guards():
+    from toycluster.apiserver import API, APIError
+    from toycluster.store import Store
+    store = Store(None)
+    api = API(store)
+    api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}},
+               {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x", "labels": {"pod": "a"}},
+                "spec": {"containers": [{"name": "c", "image": "toycluster/echo"}]}}])
+    assert api.label("Pod", "x", "a", {"tier": "web"}) == "pod/a labeled"
+    assert store.get("Pod", "x", "a")["metadata"]["labels"] == {"pod": "a", "tier": "web"}
+    assert api.label("Pod", "x", "a", {"tier": "web"}) == "pod/a not labeled"
+    with pytest.raises(APIError, match=r"'tier' already has a value \(web\), and --overwrite is false"):
+        api.label("Pod", "x", "a", {"tier": "db"})
+    assert api.label("Pod", "x", "a", {"tier": "db"}, overwrite=True) == "pod/a labeled"
+    assert api.label("Pod", "x", "a", {"tier": None, "pod": None}) == "pod/a unlabeled"
+    assert "labels" not in store.get("Pod", "x", "a")["metadata"]
+    assert api.label("Namespace", "", "x", {"team": "blue"}) == "namespace/x labeled"
+    with pytest.raises(APIError, match="kubernetes.io/metadata.name: the API server sets it"):
+        api.label("Namespace", "", "x", {"kubernetes.io/metadata.name": None})
+    with pytest.raises(APIError, match="Invalid value"):
+        api.label("Pod", "x", "a", {"bad key!": "v"})
+    with pytest.raises(APIError, match='pods "nope" not found in namespace "x"'):
+        api.label("Pod", "x", "nope", {"a": "b"})
+
+
+def test_a_cluster_ip_is_explained_per_endpoint_after_translation():
+    svc = {"kind": "Service", "metadata": {"namespace": "x", "name": "web"},
+           "spec": {"clusterIP": "10.197.0.20", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}}
+    sl = {"kind": "EndpointSlice", "metadata": {"namespace": "x", "name": "web-abc",
+                                                "labels": {"kubernetes.io/service-name": "web"}},
+          "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+          "endpoints": [{"addresses": ["10.196.1.10"], "conditions": {"ready": True}},      # x/a
+                        {"addresses": ["10.196.2.11"], "conditions": {"ready": True}}]}     # x/b
+    pol = policy("x", "only-b", {"podSelector": {"matchLabels": {"pod": "a"}},
+                                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}]})
+    why = Why([pol], model_pods(), model_namespaces(), services=[svc], slices=[sl])
+    verdict, reasons = why.explain("x/b", "10.197.0.20", 8080)
+    assert verdict == "allowed" and "ClusterIP of service x/web" in reasons[0]
+    verdict, reasons = why.explain("x/c", "10.197.0.20", 8080)
+    assert verdict == "partly allowed"
+    assert any("endpoint 10.196.1.10:80: DENIED" in r for r in reasons)
+    assert any("endpoint 10.196.2.11:80: ALLOWED" in r for r in reasons)
+    assert why.explain("x/c", "10.197.0.20", 9999)[0] == "denied"
+    sl["endpoints"] = []
+    assert "no ready endpoints" in Why([], model_pods(), [], services=[svc], slices=[sl]).explain(
+        "x/c", "10.197.0.20", 8080)[1][0]
+
+
+def test_many_isolated_pods_are_dispatched_by_block_and_still_explained():
+    pods = [{"metadata": {"namespace": "big", "name": f"p{i}", "labels": {"app": "w" if i % 2 else "v"}},
+             "spec": {"nodeName": "node1"}, "status": {"phase": "Running", "podIP": f"10.196.1.{10 + i}"}}
+            for i in range(40)]
+    pols = [policy("big", "deny", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+            policy("big", "w-from-v", {"podSelector": {"matchLabels": {"app": "w"}},
+                                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "v"}}}]}]})]
+    filt = np_.render(pols, pods, [], node_name="node1")["filter"]
+    top = filt[np_.TOP_CHAIN]
+    assert len(top) == 1 + 4 and all(r[1].endswith("/28") for r in top[1:]), top   # 10.196.1.0/28 ... .48/28
+    assert [r[r.index("--comment") + 1] for r in top[1:3]] == ["ingress isolation of 6 pods in 10.196.1.0/28",
+                                                               "ingress isolation of 16 pods in 10.196.1.16/28"]
+    check_well_formed({"filter": filt})
+    why = Why(pols, pods, [])
+    assert why.explain("big/p0", "big/p39", 80)[0] == "allowed"
+    assert why.explain("big/p1", "big/p39", 80)[0] == "denied"
+    assert why.explain("big/p2", "big/p4", 80)[0] == "denied"

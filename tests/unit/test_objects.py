@@ -140,7 +140,7 @@ def test_headless_external_name_and_client_ip_services():
     assert sticky["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
 
 
-@pytest.mark.parametrize("kind,api", [("ConfigMap", "v1"), ("Secret", "v1"), ("Ingress", "networking.k8s.io/v1"),
+@pytest.mark.parametrize("kind,api", [("ConfigMap", "v1"),   # Secret and Ingress: tests/unit/test_ingress.py
                                       ("Endpoints", "v1"),   # NetworkPolicy: tests/unit/test_network_policy_rules.py
                                       ("EndpointSlice", "discovery.k8s.io/v1")])
 def test_other_kinds_pass_through_with_namespace(kind, api):

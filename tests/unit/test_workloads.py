@@ -91,7 +91,7 @@ def test_resolve_known_images_and_commands():
     assert w.resolve({"image": "busybox", "args": ["sleep", "1d"]}) == ("exec", ["sleep", "1d"])
     assert w.resolve({"image": "curlimages/curl", "args": ["-s", "http://x"]}) == ("exec", ["curl", "-s", "http://x"])
     assert w.resolve({"image": "registry.k8s.io/coredns/coredns:v1.11.1"}) == ("builtin", "coredns")
-    assert set(w.KNOWN_IMAGES.values()) == {"echo", "nginx", "sleeper", "tcp", "coredns"}
+    assert set(w.KNOWN_IMAGES.values()) == {"echo", "nginx", "sleeper", "tcp", "coredns", "ingress"}
     assert w.check_image({"image": "redis"}) is None
 
 

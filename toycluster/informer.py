@@ -1,0 +1,99 @@
+"""client-go's informer: list some kinds from the API, then long-poll /watch, keeping a local cache current.
+
+Used by the processes that are API clients but not the control plane (the ingress controller, the cloud load
+balancer, the public DNS server). run() blocks (give it a thread of its own); on_change() is called from that
+thread after every batch of events that changed the cache, and once after each (re)list. If the API goes
+away the cache keeps what it last knew, and the informer lists again when the API is back.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+WATCH_TIMEOUT = 25
+
+
+class Informer:
+    def __init__(self, api_path: str, kinds: tuple, on_change, trim=None, name: str = "informer"):
+        from .apiclient import Client
+        self.client = Client(name, timeout=WATCH_TIMEOUT + 10)
+        self.client.path = api_path
+        self.kinds, self.on_change, self.name = tuple(kinds), on_change, name
+        self.trim = trim or (lambda kind, obj: obj)      # what of an object to keep (None: drop it)
+        self.objects: dict[str, dict] = {k: {} for k in self.kinds}
+        self.synced = threading.Event()
+        self.lock = threading.Lock()
+
+    def snapshot(self) -> dict[str, dict]:
+        """{kind: {(namespace, name): object}}: copies of the maps (the objects themselves are shared)."""
+        with self.lock:
+            return {k: dict(v) for k, v in self.objects.items()}
+
+    @staticmethod
+    def _key(obj: dict) -> tuple:
+        return obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
+
+    def _apply(self, event: dict) -> bool:
+        obj = event["object"]
+        kind = obj.get("kind")
+        if kind not in self.objects:
+            return False
+        key, objs = self._key(obj), self.objects[kind]
+        kept = None if event["type"] == "DELETED" else self.trim(kind, obj)
+        if kept is None:
+            return objs.pop(key, None) is not None
+        if objs.get(key) == kept:
+            return False
+        objs[key] = kept
+        return True
+
+    def _list(self) -> int:
+        rvs, fresh = [], {}
+        for kind in self.kinds:
+            answer = self.client.request("GET", f"/api/{kind}")
+            rvs.append(int(answer.get("metadata", {}).get("resourceVersion", 0)))
+            fresh[kind] = {self._key(o): t for o in answer["items"] if (t := self.trim(kind, o)) is not None}
+        with self.lock:
+            self.objects = fresh
+        return min(rvs)
+
+    def _changed(self) -> None:
+        try:
+            self.on_change()
+        except Exception as e:                      # noqa: BLE001 - keep watching; the next change retries
+            print(f"{self.name}: applying a change failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+
+    def run(self) -> None:
+        rv, down_since = None, None
+        while True:
+            try:
+                if rv is None:
+                    rv = self._list()
+                    if down_since is not None:
+                        print(f"{self.name}: the API is back after {time.monotonic() - down_since:.1f}s", flush=True)
+                        down_since = None
+                    self._changed()
+                    self.synced.set()
+                answer = self.client.request("GET", "/watch", resourceVersion=rv, timeout=WATCH_TIMEOUT)
+                new_rv, events = int(answer["resourceVersion"]), answer["events"]
+                if new_rv < rv or len(events) != new_rv - rv:     # a restarted API, or a log that moved on
+                    rv = None
+                    continue
+                with self.lock:
+                    changed = [self._apply(e) for e in events]
+                rv = new_rv
+                if any(changed):
+                    self._changed()
+            except Exception as e:                  # noqa: BLE001 - keep what we knew, and retry
+                if down_since is None:
+                    down_since = time.monotonic()
+                    print(f"{self.name}: the API at {self.client.path} is not answering ({type(e).__name__}: {e}); "
+                          "keeping the last known state, retrying", file=sys.stderr, flush=True)
+                rv = None
+                self.synced.set()
+                time.sleep(0.5)
+
+    def start(self) -> "Informer":
+        threading.Thread(target=self.run, name=self.name, daemon=True).start()
+        return self

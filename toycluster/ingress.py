@@ -1,0 +1,257 @@
+"""Ingress controller (ingress-nginx), the pure part: Ingress objects -> a route table; (host, path) -> backend.
+
+build_routes() reads networking.k8s.io/v1 Ingresses of our class and match() answers one request, following
+the Kubernetes Ingress rules and, where they leave room, ingress-nginx:
+
+  host      a rule's host picks a "server": an exact host first (case-insensitive, port and trailing dot
+            ignored), then a wildcard `*.example.com`, which matches exactly one extra label (`a.example.com`,
+            not `example.com` nor `a.b.example.com`), then the catch-all server of host-less rules.
+            As ingress-nginx, a request whose host picked a server never falls through to another server's paths.
+  path      matched on the normalised path (percent-decoded, `//` merged, `.` and `..` resolved; the request is
+            forwarded as sent). Longest match wins; at equal length Exact beats Prefix, so a matching Exact
+            path always wins. Prefix matches whole path elements: `/foo` matches `/foo`, `/foo/` and `/foo/bar`,
+            not `/foobar`; a trailing slash in the rule is ignored. ImplementationSpecific is treated as
+            Prefix (what ingress-nginx does without its use-regex annotation).
+  default   no path matched: the defaultBackend of an Ingress that defined this host, else the catch-all's
+            (the oldest Ingress's defaultBackend), else 404.
+  conflicts the same host and path in two Ingresses: the older Ingress wins (ingress-nginx's rule).
+  class     ours are Ingresses with spec.ingressClassName "nginx" (or the kubernetes.io/ingress.class
+            annotation), or with none at all: here "nginx" is the cluster's default IngressClass.
+
+Also pure: upstream_head() (the request as sent upstream, with X-Forwarded-* and X-Request-ID) and
+resolve() (a backend -> the Service's ClusterIP:port or one ready endpoint, or the reason for a 503).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+CLASS = "nginx"
+TLS_TYPE = "kubernetes.io/tls"
+_PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
+_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade",
+                  b"transfer-encoding", b"expect"))
+_OURS = frozenset((b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-proto",
+                   b"x-forwarded-scheme", b"x-scheme", b"x-real-ip", b"x-request-id", b"x-original-forwarded-for"))
+
+
+@dataclass(frozen=True)
+class Backend:
+    namespace: str
+    service: str | None            # None: a `resource` backend (not served: 503)
+    port: int | str | None         # the Service port's number or name
+    ingress: str = ""              # "namespace/name" of the Ingress that defined it, for logs
+
+    @property
+    def upstream_name(self) -> str:
+        """ingress-nginx's $proxy_upstream_name: namespace-service-port."""
+        return f"{self.namespace}-{self.service or 'resource'}-{self.port if self.port is not None else ''}"
+
+
+@dataclass
+class Server:
+    host: str                                               # "" is the catch-all
+    exact: dict = field(default_factory=dict)               # normalised path -> Backend
+    prefix: dict = field(default_factory=dict)              # tuple of path elements -> Backend
+    default: Backend | None = None
+
+
+@dataclass
+class Routes:
+    hosts: dict = field(default_factory=dict)               # exact host -> Server
+    wildcards: dict = field(default_factory=dict)           # "example.com" (for *.example.com) -> Server
+    catch_all: Server = field(default_factory=lambda: Server(""))
+    tls_hosts: dict = field(default_factory=dict)           # host or *.suffix -> "namespace/secret" or ""
+
+    def server_for(self, host: str) -> Server:
+        server = self.hosts.get(host)
+        if server is None and "." in host:
+            first, rest = host.split(".", 1)
+            if first:
+                server = self.wildcards.get(rest)
+        return server or self.catch_all
+
+    def match(self, host: str, path: str) -> Backend | None:
+        """The backend for HOST (as normalise_host gives it) and PATH (as normalise_path gives it), or None."""
+        server = self.server_for(host)
+        hit = server.exact.get(path)
+        if hit is not None:
+            return hit
+        if server.prefix:
+            elems = tuple(e for e in path.split("/") if e)
+            for n in range(len(elems), -1, -1):
+                hit = server.prefix.get(elems[:n])
+                if hit is not None:
+                    return hit
+        return server.default or self.catch_all.default
+
+
+def is_ours(ing: dict, class_name: str = CLASS) -> bool:
+    wanted = (ing.get("spec") or {}).get("ingressClassName") or \
+        ((ing.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/ingress.class")
+    return wanted in (None, "", class_name)
+
+
+def _backend(ns: str, spec: dict | None, ingress: str) -> Backend | None:
+    if not spec:
+        return None
+    svc = spec.get("service")
+    if not svc:
+        return Backend(ns, None, None, ingress)
+    port = svc.get("port") or {}
+    return Backend(ns, svc.get("name"), port.get("number") if port.get("number") is not None else port.get("name"),
+                   ingress)
+
+
+def build_routes(ingresses: list[dict], class_name: str = CLASS) -> Routes:
+    """The route table of every Ingress of CLASS_NAME, older Ingresses first (they win conflicts)."""
+    routes = Routes()
+    ours = sorted((i for i in ingresses if is_ours(i, class_name)),
+                  key=lambda i: (i["metadata"].get("creationTimestamp") or "", i["metadata"].get("namespace") or "",
+                                 i["metadata"]["name"]))
+    for ing in ours:
+        meta, spec = ing["metadata"], ing.get("spec") or {}
+        ns, label = meta.get("namespace") or "default", f"{meta.get('namespace') or 'default'}/{meta['name']}"
+        default = _backend(ns, spec.get("defaultBackend"), label)
+        if default is not None and routes.catch_all.default is None:
+            routes.catch_all.default = default
+        for rule in spec.get("rules") or []:
+            host = (rule.get("host") or "").lower()
+            if not host:
+                server = routes.catch_all
+            elif host.startswith("*."):
+                server = routes.wildcards.setdefault(host[2:], Server(host))
+            else:
+                server = routes.hosts.setdefault(host, Server(host))
+            if default is not None and server.default is None and server is not routes.catch_all:
+                server.default = default
+            for p in (rule.get("http") or {}).get("paths") or []:
+                backend = _backend(ns, p.get("backend"), label)
+                path = p.get("path") or "/"
+                if p.get("pathType") == "Exact":
+                    server.exact.setdefault(path, backend)
+                else:                                   # Prefix, and ImplementationSpecific as Prefix
+                    server.prefix.setdefault(tuple(e for e in path.split("/") if e), backend)
+        for tls in spec.get("tls") or []:
+            secret = f"{ns}/{tls['secretName']}" if tls.get("secretName") else ""
+            for host in tls.get("hosts") or []:
+                routes.tls_hosts.setdefault(host.lower(), secret)
+    return routes
+
+
+def normalise_host(value: bytes | str | None) -> str:
+    """A Host header as a route key: lowercased, without port or trailing dot ("" when absent)."""
+    if not value:
+        return ""
+    host = value.decode("latin-1") if isinstance(value, bytes) else value
+    host = host.strip().lower()
+    if host.startswith("["):                                # an IPv6 literal
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+
+
+def normalise_path(target: bytes) -> str | None:
+    """The path of a request target (origin form) as nginx matches it, or None if it is not a valid path:
+    query dropped, %XX decoded, `//` merged, `.` and `..` resolved (`..` above the root is invalid)."""
+    path = target.split(b"?", 1)[0].split(b"#", 1)[0]
+    if not path.startswith(b"/"):
+        return None
+    if b"%" in path:
+        if path.count(b"%") != len(_PCT.findall(path)):
+            return None
+        path = _PCT.sub(lambda m: bytes([int(m.group(1), 16)]), path)
+        if b"\0" in path:
+            return None
+    text = path.decode("latin-1")
+    if "//" not in text and "/." not in text:
+        return text
+    out: list[str] = []
+    parts = text.split("/")
+    for part in parts[1:]:
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+        elif part not in ("", "."):
+            out.append(part)
+    trailing = parts[-1] in ("", ".", "..") and out
+    return "/" + "/".join(out) + ("/" if trailing else "")
+
+
+def split_target(target: bytes) -> tuple[bytes | None, bytes]:
+    """An absolute-form target ("http://host/path") -> (host, "/path"); an origin-form one -> (None, target)."""
+    low = target[:8].lower()
+    if low.startswith(b"http://") or low.startswith(b"https://"):
+        rest = target.split(b"://", 1)[1]
+        host, slash, path = rest.partition(b"/")
+        return host, b"/" + path if slash else b"/"
+    return None, target
+
+
+def upstream_head(method: bytes, target: bytes, headers: list, *, client_ip: str, scheme: str, host: bytes,
+                  server_port: int, request_id: str, trust_forwarded: bool = False, chunked: bool = False,
+                  version: bytes = b"HTTP/1.1") -> bytes:
+    """The request head sent to the upstream: the client's header lines (HEADERS: (lowercased name, value, raw
+    line)) without hop-by-hop ones and those the Connection header names, Host kept as sent, then
+    ingress-nginx's proxy headers. Unless TRUST_FORWARDED (its use-forwarded-headers), a client's own
+    X-Forwarded-* are replaced, not appended to; X-Request-ID is REQUEST_ID (the client's, or a new one)."""
+    named = set()
+    for name, value, _ in headers:
+        if name == b"connection":
+            named |= {t.strip() for t in value.lower().split(b",")}
+    xff = client_ip.encode()
+    out = [b"%s %s %s\r\n" % (method, target, version)]
+    for name, value, raw in headers:
+        if name in _HOP or name in named or name in _OURS:
+            if trust_forwarded and name == b"x-forwarded-for":
+                xff = value + b", " + xff
+            continue
+        out.append(raw + b"\r\n")
+    proto = scheme.encode()
+    out.append(b"X-Request-ID: %s\r\nX-Real-IP: %s\r\nX-Forwarded-For: %s\r\nX-Forwarded-Host: %s\r\n"
+               b"X-Forwarded-Port: %d\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Scheme: %s\r\nX-Scheme: %s\r\n" % (
+                   request_id.encode(), client_ip.encode(), xff, host, server_port, proto, proto, proto))
+    if chunked:
+        out.append(b"Transfer-Encoding: chunked\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def upstreams(backend: Backend, services: dict, slices: dict):
+    """(ClusterIP address or None, sorted ready endpoint addresses, None) for BACKEND, or (None, [], reason)
+    when it must be answered 503. SERVICES: {(ns, name): Service}; SLICES: {(ns, service name): [EndpointSlice]}."""
+    if backend.service is None:
+        return None, [], f"ingress {backend.ingress}: resource backends are not supported"
+    key = (backend.namespace, backend.service)
+    svc = services.get(key)
+    if svc is None:
+        return None, [], f'service "{backend.namespace}/{backend.service}" does not exist'
+    spec = svc.get("spec") or {}
+    if spec.get("type") == "ExternalName":
+        return None, [], f'service "{backend.namespace}/{backend.service}" is an ExternalName service (not supported)'
+    port = next((p for p in spec.get("ports") or [] if (p.get("port") == backend.port if isinstance(backend.port, int)
+                                                        else p.get("name") == backend.port)), None)
+    if port is None:
+        return None, [], f'service "{backend.namespace}/{backend.service}" has no port {backend.port}'
+    ready = []
+    for sl in slices.get(key, ()):
+        target = next((p.get("port") for p in sl.get("ports") or [] if (p.get("name") or "") == (port.get("name") or "")
+                       and (p.get("protocol") or "TCP") == "TCP"), None)
+        for ep in sl.get("endpoints") or []:
+            cond = ep.get("conditions") or {}
+            if target and cond.get("ready", True) and not cond.get("terminating"):
+                ready += [(ip, target) for ip in ep.get("addresses") or []]
+    if not ready:
+        return None, [], f'service "{backend.namespace}/{backend.service}" has no ready endpoints'
+    cip = spec.get("clusterIP")
+    return (None if cip in (None, "", "None") else (cip, port["port"])), sorted(ready), None
+
+
+def resolve(backend: Backend, services: dict, slices: dict, direct: bool = False, turn: int = 0):
+    """(("ip", port), None) for BACKEND, or (None, reason) when it must be answered 503: by default the
+    Service's ClusterIP and port (kube-proxy picks the pod); DIRECT (or a headless Service): the TURN-th
+    ready endpoint."""
+    cluster, ready, why = upstreams(backend, services, slices)
+    if why:
+        return None, why
+    return (cluster, None) if cluster and not direct else (ready[turn % len(ready)], None)

@@ -1,0 +1,135 @@
+"""kube-proxy's and the network policy agent's sync loops: node rules rendered as data, applied per node.
+
+Both follow kube-proxy's loop: when their inputs change, render every node's rules and apply those that
+changed inside the node's namespace (on the control plane's kernel thread, one node after the other, so
+a busy event loop cannot hold up the second node); every RESYNC_SECONDS re-read the kernel as well, so a
+flushed table comes back (upstream: --iptables-sync-period, 30 s by default).
+"""
+import asyncio
+import sys
+import time
+
+from . import conntrack, kernel, kube_proxy, network_policy
+
+RESYNC_SECONDS = 10.0
+
+
+class NodeSync:
+    """The loop; a subclass says what it reads (inputs), how it renders and how it applies."""
+    label = "node agent"
+
+    def __init__(self, cfg, store, executor):
+        self.cfg, self.store, self.executor = cfg, store, executor
+        self.previous = {n: None for n in range(1, cfg.nodes + 1)}
+        self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
+        self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
+
+    def kick(self) -> None:
+        if self.busy:
+            self.again = True
+        else:
+            asyncio.get_running_loop().create_task(self.sync())
+
+    async def sync(self) -> None:
+        self.busy = True
+        try:
+            while True:
+                self.again = False
+                inputs = self.inputs()
+                seen = self.fingerprint(inputs)
+                full = time.monotonic() - self.last_full > RESYNC_SECONDS
+                if seen != self.seen or full:
+                    self.seen = seen
+                    if full:
+                        self.last_full = time.monotonic()
+                    t0 = time.perf_counter()
+                    states = self.render(inputs)
+                    self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
+                    jobs = [(n, states[n], None if full else self.previous[n], self.extra(n, inputs))
+                            for n in self.previous]
+                    jobs = [job for job in jobs if job[2] != job[1] or job[3]]
+                    if jobs:
+                        done = await asyncio.get_running_loop().run_in_executor(self.executor, self._apply_all, jobs)
+                        for n, (result, ms) in done.items():
+                            self.timings["apply_ms"][f"node{n}"] = ms
+                            if isinstance(result, Exception):
+                                self.previous[n], self.seen = None, None     # retried at the next reconcile
+                                print(f"{self.label} on node{n}: {result}", file=sys.stderr, flush=True)
+                            else:
+                                self.previous[n] = result
+                                self.applied(n, inputs)
+                if not self.again:
+                    return
+        finally:
+            self.busy = False
+
+    def _apply_all(self, jobs) -> dict:
+        done = {}
+        for n, state, previous, extra in jobs:
+            t = time.perf_counter()
+            try:
+                with kernel.in_netns(self.cfg.node_ns(n)):
+                    done[n] = (self.apply(state, previous, extra), (time.perf_counter() - t) * 1e3)
+            except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
+                done[n] = (e, (time.perf_counter() - t) * 1e3)
+        return done
+
+    def extra(self, n: int, inputs):      # work to do in the node beside the rules (none by default)
+        return None
+
+    def applied(self, n: int, inputs) -> None:
+        pass
+
+
+class ProxySync(NodeSync):
+    """kube-proxy on every node: Services and EndpointSlices → nat and filter rules, and stale UDP flows
+    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack)."""
+    label = "kube-proxy"
+
+    def __init__(self, cfg, store, executor):
+        super().__init__(cfg, store, executor)
+        self.udp = {n: {} for n in self.previous}     # UDP endpoints last applied, per node
+
+    def inputs(self):
+        services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
+        return services, slices, conntrack.udp_endpoints(services, slices)
+
+    def fingerprint(self, inputs):
+        return [(o["metadata"]["namespace"], o["metadata"]["name"], o["metadata"]["resourceVersion"])
+                for o in inputs[0] + inputs[1]]
+
+    def render(self, inputs) -> dict:
+        return {n: kube_proxy.render(inputs[0], inputs[1], node_name=f"node{n}", node_ip=self.cfg.node_ip(n),
+                                     cluster_cidr=self.cfg.pod_cidr) for n in self.previous}
+
+    def extra(self, n: int, inputs):
+        return conntrack.stale_flows(self.udp[n], inputs[2])
+
+    def applied(self, n: int, inputs) -> None:
+        self.udp[n] = inputs[2]
+
+    @staticmethod
+    def apply(state, previous, stale_flows):
+        applied = kube_proxy.apply(state, previous)
+        conntrack.delete(stale_flows)
+        return applied
+
+
+class PolicySync(NodeSync):
+    """The network policy agent on every node (as kube-router's): NetworkPolicies, Pods and Namespaces →
+    filter rules; its FORWARD jump is put back on top if something was inserted above it."""
+    label = "network policy agent"
+
+    def inputs(self):
+        return self.store.list("NetworkPolicy"), self.store.list("Pod"), self.store.list("Namespace")
+
+    def fingerprint(self, inputs):
+        return network_policy.fingerprint(*inputs)
+
+    def render(self, inputs) -> dict:
+        states = network_policy.render_all(*inputs, [f"node{n}" for n in self.previous])
+        return {n: states[f"node{n}"] for n in self.previous}
+
+    @staticmethod
+    def apply(state, previous, _extra):
+        return network_policy.apply(state, previous)
