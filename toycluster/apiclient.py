@@ -50,6 +50,9 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError) as e:
             raise APIUnavailable(f"the control plane of cluster {self.cluster} is not answering "
                                  f"({self.path}: {e.strerror})") from e
+        except TimeoutError as e:
+            raise APIUnavailable(f"the control plane of cluster {self.cluster} did not answer within "
+                                 f"{self.timeout:g}s ({self.path})") from e
         finally:
             conn.close()
         if resp.status >= 400:

@@ -11,6 +11,7 @@ import time
 
 from . import apiclient, cloud_lb, coredns, kernel, nodes
 
+COMPLETE = "up-complete"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
 
 
@@ -40,18 +41,23 @@ def _ranges(cfg) -> dict[str, ipaddress.IPv4Network]:
     return out
 
 
-def check_ranges(cfg) -> None:
-    """Refuse ranges that overlap each other, another cluster's, or the machine's own routes."""
+def check_ranges(cfg, machine: bool = True) -> None:
+    """Refuse ranges that are malformed, too small or overlap each other; with MACHINE, also those that
+    overlap another cluster's or the machine's own routes."""
     mine = _ranges(cfg)
     if mine["--pod-cidr"].prefixlen > 24 - max(1, (cfg.nodes).bit_length()):
         raise UsageError(f"--pod-cidr {cfg.pod_cidr}: too small for {cfg.nodes} nodes with a /24 each")
     if mine["--node-cidr"].num_addresses < cfg.nodes + 12:
         raise UsageError(f"--node-cidr {cfg.node_cidr}: too small for {cfg.nodes} nodes (.11 upward)")
+    if mine["--service-cidr"].num_addresses < 16:
+        raise UsageError(f"--service-cidr {cfg.service_cidr}: too small (cluster DNS takes its .10)")
     labels = list(mine)
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
             if mine[a].overlaps(mine[b]):
                 raise UsageError(f"{a} {mine[a]} overlaps {b} {mine[b]}")
+    if not machine:
+        return
     for other in nodes.cluster_names():
         if other == cfg.name:
             continue
@@ -87,6 +93,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         raise UsageError(f"--overlay {cfg.overlay}: must be host-gw or vxlan")
     if not 1 <= cfg.nodes <= 50:
         raise UsageError(f"--nodes {cfg.nodes}: must be between 1 and 50")
+    check_ranges(cfg, machine=False)          # well-formed and big enough, before anything uses them
     if problem := cloud_lb.check_cidr(cfg):
         raise UsageError(problem)
     steps = nodes.render(cfg)
@@ -99,7 +106,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         if client.healthy():
             raise UsageError(f"cluster {cfg.name} already exists and is running; left as it is "
                              f"(`toycluster down --name {cfg.name}` removes it)")
-        if not os.path.exists(f"{cfg.state_dir}/cluster.json") or not kernel.netns_exists(cfg.net_ns):
+        if not os.path.exists(f"{cfg.state_dir}/{COMPLETE}") or not kernel.netns_exists(cfg.net_ns):
             raise UsageError(f"cluster {cfg.name} is half-made (an interrupted up?): "
                              f"run `toycluster down --name {cfg.name}` first")
         cfg = nodes.ClusterConfig.load(cfg.name)
@@ -116,6 +123,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         start_control_plane(cfg)
         ca_path = ca.result()
         install_addons(cfg)
+        open(f"{cfg.state_dir}/{COMPLETE}", "w").close()     # an up killed before here left a half-made cluster
     except BaseException:
         nodes.teardown(cfg.name)
         raise

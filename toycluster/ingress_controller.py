@@ -16,7 +16,6 @@ UPSTREAM_KEEPALIVE_CONNECTIONS (320), USE_FORWARDED_HEADERS (false), WORKERS (1;
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import socket
@@ -53,31 +52,14 @@ def _trim(kind: str, obj: dict):
     return obj
 
 
-def ssl_context(cert_pem: bytes, key_pem: bytes):
-    """A server SSLContext for this certificate and key, loaded from memory (a memfd: no file is written)."""
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.set_alpn_protocols(["http/1.1"])
-    load(ctx, cert_pem, key_pem)
-    return ctx
-
-
-def load(ctx, cert_pem: bytes, key_pem: bytes) -> None:
-    fd = os.memfd_create("tls")
-    try:
-        os.write(fd, cert_pem.rstrip(b"\n") + b"\n" + key_pem)
-        ctx.load_cert_chain(f"/proc/self/fd/{fd}")
-    finally:
-        os.close(fd)
-
-
 class Controller:
     def __init__(self, loop, s: Settings):
         self.loop, self.s = loop, s
         self.routes, self.services, self.slices = ingress.Routes(), {}, {}
         self.clients, self.upstreams, self.pools, self.owner, self.prints = set(), set(), {}, {}, {}
         self.turn, self.lines, self.warned, self.fingerprints, self.cache = 0, [], set(), {}, {}
-        self.secret_ctx, self.secret_rv, self.default_hosts, self.base = {}, {}, None, None
+        from .ingress_tls import TLS                          # ssl: not for whoever only reads system_manifests()
+        self.tls = TLS(s, self)
         self._clock = [0, "", b""]
 
     # -- what requests need --
@@ -208,7 +190,7 @@ class Controller:
                     up.close()
                 self.owner.pop(addr, None)
         self.fingerprints = prints
-        self._tls(ings, snap["Secret"])
+        self.tls.update(ings, snap["Secret"], self.routes)
         warned = set()
         backends = {b for srv in [routes.catch_all, *routes.hosts.values(), *routes.wildcards.values()]
                     for b in [srv.default, *srv.exact.values(), *srv.prefix.values()] if b is not None}
@@ -222,63 +204,6 @@ class Controller:
         self.lines.append(f"I{time.strftime('%m%d %H:%M:%S')} controller: routes reloaded: {len(ings)} ingresses, "
                           f"{len(routes.hosts) + len(routes.wildcards)} hosts\n")
         self.flush()
-
-    def _tls(self, ings: list, secrets: dict) -> None:
-        hosts = sorted({h.lower() for i in ings for r in (i.get("spec") or {}).get("rules") or [] if (h := r.get("host"))}
-                       | {h.lower() for i in ings for t in (i.get("spec") or {}).get("tls") or [] for h in t.get("hosts") or []})
-        if hosts != self.default_hosts and self.base is not None:
-            try:
-                from . import pki
-                with open(self.s.ca_cert, "rb") as f, open(self.s.ca_key, "rb") as g:
-                    cert, key = pki.issue(f.read(), g.read(), hosts or ["ingress.local"])
-                load(self.base, cert, key)
-                self.default_hosts = hosts
-            except Exception as e:                            # noqa: BLE001
-                self.error(f"cannot make the default certificate: {type(e).__name__}: {e}")
-        wanted = {v for v in self.routes.tls_hosts.values() if v}
-        for ref in wanted:
-            ns, name = ref.split("/", 1)
-            secret = secrets.get((ns, name))
-            if secret is None:
-                self.secret_ctx.pop(ref, None)
-                self.lines.append(f"W{time.strftime('%m%d %H:%M:%S')} controller: secret {ref} (kubernetes.io/tls) "
-                                  "not found: its hosts get the default certificate\n")
-                continue
-            rv = secret["metadata"].get("resourceVersion")
-            if self.secret_rv.get(ref) == rv:
-                continue
-            try:
-                data = secret.get("data") or {}
-                self.secret_ctx[ref] = ssl_context(base64.b64decode(data["tls.crt"]), base64.b64decode(data["tls.key"]))
-                self.secret_rv[ref] = rv
-            except Exception as e:                            # noqa: BLE001
-                self.secret_ctx.pop(ref, None)
-                self.error(f"secret {ref}: cannot load its certificate: {type(e).__name__}: {e}")
-        for ref in set(self.secret_ctx) - wanted:
-            self.secret_ctx.pop(ref, None)
-            self.secret_rv.pop(ref, None)
-
-    def tls_base(self):
-        """The listening socket's SSLContext: the default certificate, and SNI picking a Secret's."""
-        import ssl
-        from . import pki
-        self.base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.base.set_alpn_protocols(["http/1.1"])
-        if not os.path.exists(self.s.ca_cert):
-            pki.make_ca(os.path.dirname(os.path.dirname(self.s.ca_cert)), "ingress")
-        self.base.sni_callback = self._sni
-        return self.base
-
-    def _sni(self, sslobj, name, _ctx):
-        if name:
-            name = name.lower()
-            ref = self.routes.tls_hosts.get(name)
-            if ref is None and "." in name:
-                ref = self.routes.tls_hosts.get("*." + name.split(".", 1)[1])
-            ctx = self.secret_ctx.get(ref) if ref else None
-            if ctx is not None:
-                sslobj.context = ctx
-        return None
 
 
 def _listen(port: int) -> socket.socket:
@@ -311,7 +236,7 @@ def main(container: dict, pod: dict) -> "NoReturn":
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(_quiet)
     ctl = Controller(loop, s)
-    base = ctl.tls_base()
+    base = ctl.tls.base
     informer = Informer(s.api, KINDS, lambda: loop.call_soon_threadsafe(ctl.sync, informer.snapshot()),
                         _trim, "ingress-controller")
     if s.api:

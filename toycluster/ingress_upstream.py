@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 
-from .ingress_proxy import CHUNKED, LENGTH, MAX_UPSTREAM_HEAD, NO_BODY, UNTIL_CLOSE, Chunks, parse_response_head
+from .ingress_http import CHUNKED, LENGTH, MAX_UPSTREAM_HEAD, NO_BODY, UNTIL_CLOSE, Chunks, parse_response_head
 
 HEAD = -1
 

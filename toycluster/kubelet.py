@@ -98,12 +98,15 @@ class Kubelet:
         old = {c["name"]: c for c in pod.get("status", {}).get("containerStatuses", [])}
         try:     # netlink work runs on the kernel thread; processes are forked from this (main) thread
             fresh = await self.loop.run_in_executor(self.executor, self._sandbox, pod, rt)
+            found = self._processes_of(rt) if adopt and not fresh else {}
             for c in rt.containers.values():
                 if rt.stopping:
                     return
                 status = old.get(c.name, {})
                 c.restarts = status.get("restartCount", 0)
                 pid = int(status.get("containerID", "x://0").split("://")[1])
+                if adopt and not fresh and not (pid and self._alive_in(pid, rt.netns)):
+                    pid = found.pop(c.name, 0)     # the store was saved before this container's pid was
                 if adopt and not fresh and pid and self._alive_in(pid, rt.netns):
                     c.pid, c.started_at, c.waiting = pid, status.get("state", {}).get("running", {}).get(
                         "startedAt", now_rfc3339()), None
@@ -113,11 +116,34 @@ class Kubelet:
                     self._watch(rt, c)
                     self._start_probes(rt, c)
                 else:
+                    for stray in found.pop(None, []):     # a container we cannot tell apart: start afresh
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(stray, signal.SIGKILL)
                     self.run(pod, rt, c)
         except Exception as e:
             for c in rt.containers.values():
                 c.waiting = f"CreateContainerError: {e}"
         self.report(rt)
+
+    def _processes_of(self, rt: PodRuntime) -> dict:
+        """Container processes found in the pod's namespace: {container name: pid}, and None: [others].
+        Containers are session leaders titled "... container NAME"; a one-container pod's leader is its own."""
+        found, others = {}, []
+        for pid in kernel.pids_in_netns([rt.netns]):
+            with contextlib.suppress(OSError):
+                if os.getsid(pid) != pid:
+                    continue
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    title = f.read().replace(b"\0", b" ").decode(errors="replace")
+                name = next((n for n in rt.containers if f" container {n}" in title), None)
+                if name is None and len(rt.containers) == 1 and not found:
+                    name = next(iter(rt.containers))
+                if name and name not in found:
+                    found[name] = pid
+                else:
+                    others.append(pid)
+        found[None] = others
+        return found
 
     def _sandbox(self, pod: dict, rt: PodRuntime) -> bool:
         """The pod sandbox: network namespace, CNI ADD, /etc files, log folder. True if it was new."""

@@ -89,6 +89,12 @@ def write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def gateway_mac(n: int) -> str:
+    """cni0's MAC, fixed: a bridge left to itself takes its lowest port's MAC, which changes as pods come
+    and go, and pods holding the old gateway MAC in their ARP cache would lose their way for a while."""
+    return f"0e:7c:01:00:{n >> 8:02x}:{n & 0xff:02x}"
+
+
 def vtep_mac(n: int) -> str:
     return f"0e:7c:00:00:{n >> 8:02x}:{n & 0xff:02x}"
 
@@ -110,7 +116,8 @@ def render(cfg: ClusterConfig) -> list[tuple]:
                   ("veth", net, f"node{n}", ns, "eth0"), ("master", net, f"node{n}", "br0"),
                   ("up", net, f"node{n}"),
                   ("addr", ns, "eth0", f"{cfg.node_ip(n)}/{prefix}"), ("up", ns, "eth0"),
-                  ("bridge", ns, "cni0"), ("addr", ns, "cni0", f"{cfg.gateway(n)}/24"), ("up", ns, "cni0")]
+                  ("bridge", ns, "cni0", gateway_mac(n)), ("addr", ns, "cni0", f"{cfg.gateway(n)}/24"),
+                  ("up", ns, "cni0")]
         if cfg.overlay == "vxlan":
             steps += [("vxlan", ns, VXLAN_DEV, VXLAN_VNI, cfg.node_ip(n), vtep_mac(n)),
                       ("addr", ns, VXLAN_DEV, f"{cfg.pod_subnet(n)[0]}/32"), ("up", ns, VXLAN_DEV)]
@@ -136,7 +143,7 @@ def as_ip_command(step: tuple) -> str:
     match kind:
         case "netns": return f"ip netns add {ns}"
         case "sysctl": return f"ip netns exec {ns} sysctl -w {rest[0]}={rest[1]}"
-        case "bridge": return f"ip {n}link add {rest[0]} type bridge"
+        case "bridge": return f"ip {n}link add {rest[0]}{' address ' + rest[1] if len(rest) > 1 else ''} type bridge"
         case "up": return f"ip {n}link set {rest[0]} up"
         case "veth": return f"ip {n}link add {rest[0]} type veth peer name {rest[2]} netns {rest[1]}"
         case "master": return f"ip {n}link set {rest[0]} master {rest[1]}"
@@ -173,7 +180,9 @@ def apply(steps: list[tuple]) -> None:
                 match kind:
                     case "netns": kernel.create_netns(ns)
                     case "sysctl": kernel.sysctl(ns, rest[0], rest[1])
-                    case "bridge": ipr(ns).link("add", ifname=rest[0], kind="bridge")
+                    case "bridge":
+                        mac = {"address": rest[1]} if len(rest) > 1 else {}
+                        ipr(ns).link("add", ifname=rest[0], kind="bridge", **mac)
                     case "up": ipr(ns).link("set", index=idx(ns, rest[0]), state="up")
                     case "veth":
                         fd = os.open(kernel.netns_path(rest[1]), os.O_RDONLY)

@@ -73,6 +73,13 @@ _FIELDS = {k: set(v.split()) for k, v in {  # known fields, so that a typo is an
                  " volumeMounts volumeDevices livenessProbe readinessProbe startupProbe lifecycle stdin stdinOnce"
                  " terminationMessagePath terminationMessagePolicy imagePullPolicy securityContext",
     "cport": "name hostPort containerPort protocol hostIP",
+    "podspec": "activeDeadlineSeconds affinity automountServiceAccountToken containers dnsConfig dnsPolicy"
+               " enableServiceLinks ephemeralContainers hostAliases hostIPC hostNetwork hostPID hostUsers hostname"
+               " imagePullSecrets initContainers nodeName nodeSelector os overhead preemptionPolicy priority"
+               " priorityClassName readinessGates resourceClaims resources restartPolicy runtimeClassName"
+               " schedulerName schedulingGates securityContext serviceAccount serviceAccountName"
+               " setHostnameAsFQDN shareProcessNamespace subdomain terminationGracePeriodSeconds tolerations"
+               " topologySpreadConstraints volumes",
     "env": "name value valueFrom",
     "Deployment": "replicas selector template strategy minReadySeconds revisionHistoryLimit paused"
                   " progressDeadlineSeconds",
@@ -245,6 +252,7 @@ def _container(c, p, port_names):
 
 
 def _pod_spec(spec, path, restart=("Always", "OnFailure", "Never")):
+    _unknown(spec, "podspec", path)
     _enum(spec, path, "restartPolicy", restart, "Always")
     _enum(spec, path, "dnsPolicy", ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"), "ClusterFirst")
     names, port_names = set(), set()

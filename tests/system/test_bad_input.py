@@ -110,9 +110,6 @@ def test_bad_manifest_changes_nothing(shared, tmp_path, case, verb):
     assert state(shared) == before
 
 
-@pytest.mark.xfail(strict=True, reason="objects.py checks unknown fields of Deployment specs, containers and metadata, "
-                   "but not of a pod spec (no PodSpec entry in _FIELDS): a typo is "
-                   "silently ignored (spec.nodeNmae here), where kubectl's strict field validation refuses it")
 @pytest.mark.parametrize("kind", ["Pod", "Deployment"])
 def test_unknown_pod_spec_field_is_refused(shared, tmp_path, kind):
     text = (GOOD_POD.replace("spec:\n", "spec:\n  nodeNmae: node1\n") if kind == "Pod"
@@ -281,22 +278,15 @@ def test_up_with_a_range_overlapping_the_machines_routes():
         c.teardown()
 
 
-RENDER_FIRST = pytest.mark.xfail(strict=True, reason=(
-    "cluster.up() uses the ranges before check_ranges() validates them (nodes.render(cfg), and now "
-    "cloud_lb.check_cidr): a --pod-cidr/--node-cidr/--service-cidr that is not a network, has host bits set or "
-    "is too small for the nodes raises ValueError/IndexError (a traceback, exit 1) instead of a UsageError "
-    "(exit 2). Fix: validate the ranges (cluster._ranges and the size checks) first thing in up()."))
-
-
 @pytest.mark.parametrize("args,word", [
     (["--nodes", "0"], "--nodes"),
     (["--nodes", "51"], "--nodes"),
     (["--overlay", "gre"], "--overlay"),
-    pytest.param(["--service-cidr", "10.1.2.0/33"], "--service-cidr", marks=RENDER_FIRST),
-    pytest.param(["--pod-cidr", "10.1.2.3/33"], "--pod-cidr", marks=RENDER_FIRST),
-    pytest.param(["--pod-cidr", "10.250.0.1/16"], "--pod-cidr", marks=RENDER_FIRST),      # host bits set
-    pytest.param(["--pod-cidr", "10.250.0.0/24"], "--pod-cidr", marks=RENDER_FIRST),      # no /24 per node
-    pytest.param(["--node-cidr", "192.168.250.0/30"], "--node-cidr", marks=RENDER_FIRST), # no room for nodes
+    (["--service-cidr", "10.1.2.0/33"], "--service-cidr"),
+    (["--pod-cidr", "10.1.2.3/33"], "--pod-cidr"),
+    (["--pod-cidr", "10.250.0.1/16"], "--pod-cidr"),      # host bits set
+    (["--pod-cidr", "10.250.0.0/24"], "--pod-cidr"),      # no /24 per node
+    (["--node-cidr", "192.168.250.0/30"], "--node-cidr"), # no room for nodes
 ])
 def test_up_with_bad_settings(args, word):
     c = Cluster(new_name(), new_ranges())

@@ -147,13 +147,6 @@ def test_down_after_kill_removes_everything(fresh_cluster, lose_state):
     assert c.exec("again", "curl", "-s", "--max-time", "5", f"http://{ip}:8080/").stdout.startswith("Hostname: again")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "adoption trusts the persisted status only: the store writes state.json debounced (store.py, 50 ms "
-    "after a change), so a control plane killed just after a pod started has the pod saved as Pending with no "
-    "containerID; the restarted one (kubelet._start, adopt=True) then starts a second container next to the "
-    "live one, which fails with 'Address already in use' -> CrashLoopBackOff, RESTARTS 2, while the first "
-    "process serves on unsupervised. Reproduced in 3 of 3 tries with 12 pods. Fix: adopt the live processes "
-    "found in the pod's namespace (kernel.pids_in_netns), or persist container starts before reporting them."))
 def test_kill_just_after_pods_start_then_up_adopts_without_duplicates(fresh_cluster):
     c = fresh_cluster
     names = [f"quick{i}" for i in range(12)]

@@ -71,11 +71,6 @@ def test_killed_up_then_down_then_up(cluster_factory, point):
     assert "Pod: default/probe" in c.curl("client", f"http://{ip}:8080/")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cluster.up(): when the cluster exists and its control plane is not answering, up only checks that "
-    "cluster.json and the CLUSTER.net namespace exist, then starts the control plane and says it 'adopted the "
-    "pods that were running' (exit 0), although the killed up never finished the nodes: pods on node2 stay in "
-    "CreateContainerError 'CNI ADD ...: No such device'. It should finish the topology or say to run down."))
 def test_up_again_after_kill_without_down_says_what_to_do(cluster_factory):
     """Killed while making the nodes: a second `up` either finishes the job or says to run down first."""
     c = cluster_factory(start=False)

@@ -7,7 +7,7 @@ import pytest
 from dnslib import QTYPE, DNSRecord
 
 from toycluster import cloud_controller, cloud_lb, ingress, nodes, objects, pki, public_dns
-from toycluster.ingress_proxy import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, parse_head, parse_response_head
+from toycluster.ingress_http import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, parse_head, parse_response_head
 from toycluster.store import Store
 
 

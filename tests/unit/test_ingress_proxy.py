@@ -94,7 +94,7 @@ async def start(tmp_path, env=None):
     s = ic.Settings({"CA_CERT": str(tmp_path / "pki/ca.crt"), "CA_KEY": str(tmp_path / "pki/ca.key"), **(env or {})})
     loop = asyncio.get_running_loop()
     ctl = ic.Controller(loop, s)
-    base = ctl.tls_base()
+    base = ctl.tls.base
     ctl.sync(snapshot(port))
     http = await loop.create_server(lambda: Client(ctl, "http", 80), "127.0.0.1", 0)
     https = await loop.create_server(lambda: Client(ctl, "https", 443), "127.0.0.1", 0, ssl=base)
