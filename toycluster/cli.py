@@ -4,10 +4,9 @@ import os
 import sys
 import time
 
-from . import allocators, apiclient, apiserver, cluster, endpoints, kernel, kube_proxy, nodes, objects, printers, workloads
+from . import apiclient, cluster, kernel, nodes, objects, printers, workloads
 from . import cli_policy
 from . import cli_ingress
-from .store import Store
 from .cluster import UsageError
 
 
@@ -230,6 +229,8 @@ def cmd_logs(args):
 def cmd_proxy_rules(args):
     """kube-proxy's rules for one node as iptables-save text, rendered from the API (never read from the
     kernel); with --dry-run -f FILE, as they would be once FILE's Services were applied."""
+    from . import allocators, apiserver, endpoints, kube_proxy      # only this verb renders rules
+    from .store import Store
     node = args.node or "node1"
     if not node.startswith("node") or not node[4:].isdigit():
         raise UsageError(f"{node}: give a node name such as node1")
@@ -244,9 +245,9 @@ def cmd_proxy_rules(args):
     if args.dry_run or args.filename:
         store = Store(None)
         for obj in services + slices + pods:
-            store.objects[(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+            store.insert(obj)
         for ns in {o["metadata"]["namespace"] for o in services + pods} | {"default"}:
-            store.objects[("Namespace", "", ns)] = {"kind": "Namespace", "metadata": {"name": ns}}
+            store.insert({"kind": "Namespace", "metadata": {"name": ns}})
         api = apiserver.API(store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         try:
             api.apply(_manifests(args))

@@ -15,6 +15,7 @@ from .node_sync import PolicySync, ProxySync
 from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
+COALESCE_SECONDS = 0.01   # changes arriving together (a burst of pod statuses) share one reconcile pass
 
 
 def node_object(cfg, n: int) -> dict:
@@ -79,7 +80,7 @@ class ControlPlane:
         if not self._pending:
             self._pending = True
             self.policy.kick()     # before the reconcile pass, so a policy change does not wait for it
-            asyncio.get_running_loop().call_soon(self.reconcile)
+            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self.reconcile)
 
     def reconcile(self) -> None:
         self._pending = False

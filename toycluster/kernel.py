@@ -8,9 +8,6 @@ import contextlib
 import ctypes
 import os
 import socket
-import threading
-
-from pyroute2 import IPRoute
 
 NETNS_DIR = "/run/netns"
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
@@ -36,25 +33,23 @@ def netns_path(name: str) -> str:
 
 
 def create_netns(name: str) -> None:
-    """A new network namespace pinned at /run/netns/NAME (what `ip netns add NAME` does)."""
+    """A new network namespace pinned at /run/netns/NAME (what `ip netns add NAME` does). The calling
+    thread unshares into it, pins it, and goes back where it was: no helper process, no helper thread."""
     os.makedirs(NETNS_DIR, exist_ok=True)
     path = netns_path(name)
     os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY, 0o444))
-    errors = []
-
-    def pin():  # unshare() moves only this short-lived thread into the new namespace
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _check(_libc.unshare(CLONE_NEWNET), f"unshare for netns {name}")
         try:
-            _check(_libc.unshare(CLONE_NEWNET), f"unshare for netns {name}")
             _mount("/proc/thread-self/ns/net", path, None, MS_BIND)
-        except OSError as e:
-            errors.append(e)
-
-    t = threading.Thread(target=pin)
-    t.start()
-    t.join()
-    if errors:
+        finally:
+            setns(home)
+    except OSError:
         os.unlink(path)
-        raise errors[0]
+        raise
+    finally:
+        os.close(home)
 
 
 def delete_netns(name: str) -> None:
@@ -94,8 +89,9 @@ def in_netns(name: str):
         os.close(target)
 
 
-def iproute(netns: str | None = None) -> IPRoute:
-    """A netlink socket bound to NETNS (opened there, it stays there), without forking a helper."""
+def iproute(netns: str | None = None):
+    """A pyroute2 IPRoute bound to NETNS (opened there, it stays there), without forking a helper."""
+    from pyroute2 import IPRoute          # imported on first use: the CLI's other verbs do without it
     if netns is None:
         return IPRoute()
     with in_netns(netns):
@@ -147,11 +143,13 @@ def enter_pod(netns: str, hostname: str | None) -> None:
     /etc/netns/NETNS/* is bound over /etc/* and /sys shows the pod's interfaces (as `ip netns exec`)."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), f"unshare for {netns}")
     _mount(None, "/", None, MS_REC | MS_SLAVE)
-    # Our copy of the other namespaces' pins would keep them alive after they are deleted: drop them.
-    with open("/proc/self/mountinfo") as f:
-        pins = [line.split()[4] for line in f if line.split()[4].startswith(NETNS_DIR + "/")]
-    for pin in pins:
-        _libc.umount2(pin.encode(), MNT_DETACH)
+    # Our copy of the other namespaces' pins would keep them alive after they are deleted: drop them, in one
+    # call where /run/netns is a mount point (after any `ip netns add`), else one by one.
+    if _libc.umount2(NETNS_DIR.encode(), MNT_DETACH) != 0:
+        with open("/proc/self/mountinfo") as f:
+            pins = [line.split()[4] for line in f if line.split()[4].startswith(NETNS_DIR + "/")]
+        for pin in pins:
+            _libc.umount2(pin.encode(), MNT_DETACH)
     etc = etc_dir(netns)
     if os.path.isdir(etc):
         for entry in os.listdir(etc):
@@ -159,6 +157,17 @@ def enter_pod(netns: str, hostname: str | None) -> None:
                 _mount(f"{etc}/{entry}", f"/etc/{entry}", None, MS_BIND)
     if hostname:
         socket.sethostname(hostname)
+
+
+def enter_netns_only(netns: str, hostname: str | None) -> None:
+    """The light way in, for built-in workloads that read no /etc files: a UTS namespace with the pod's
+    hostname and the pod's network namespace, but no mount namespace (so no copies of other pods' pins)."""
+    fd = os.open(netns_path(netns), os.O_RDONLY)
+    _check(_libc.unshare(CLONE_NEWUTS), f"unshare for {netns}")
+    if hostname:
+        socket.sethostname(hostname)
+    setns(fd)
+    os.close(fd)
 
 
 def enter_pod_netns(netns: str, hostname: str | None) -> None:

@@ -238,7 +238,8 @@ class Kubelet:
             os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
             os.closerange(3, 1 << 16)    # no inherited API socket, netlink or epoll handle
             setproctitle.setproctitle(f"toycluster pod {rt.netns} container {spec['name']}")
-            kernel.enter_pod_netns(rt.netns, info["hostname"])
+            enter = kernel.enter_pod_netns if kind == "exec" else kernel.enter_netns_only
+            enter(rt.netns, info["hostname"])
             os.chdir("/")
             os.environ.clear()
             os.environ.update(env)
