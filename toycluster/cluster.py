@@ -139,7 +139,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
 
 def start_control_plane(cfg) -> None:
     log = open(f"{cfg.state_dir}/controlplane.log", "a")
-    subprocess.Popen([sys.executable, "-m", "toycluster.controlplane", cfg.name], stdin=subprocess.DEVNULL,
+    subprocess.Popen([sys.executable, "-P", "-m", "toycluster.controlplane", cfg.name], stdin=subprocess.DEVNULL,
                      stdout=log, stderr=log, start_new_session=True, close_fds=True)
     client = apiclient.Client(cfg.name, timeout=5)
     deadline = time.time() + 15

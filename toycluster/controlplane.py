@@ -10,7 +10,7 @@ import platform
 import signal
 import sys
 
-from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, workloads
+from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, workloads, zygote
 from .node_sync import PolicySync, ProxySync
 from .store import Store, now_rfc3339
 
@@ -54,7 +54,10 @@ class ControlPlane:
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
         self.proxy = ProxySync(self.cfg, self.store, kernel_thread)
         self.policy = PolicySync(self.cfg, self.store, kernel_thread)
-        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, kernel_thread) for n in range(1, self.cfg.nodes + 1)]
+        forks = zygote.Zygote(self.cfg.name)
+        forks.start()
+        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, kernel_thread, forks)
+                         for n in range(1, self.cfg.nodes + 1)]
         for k in self.kubelets:                # a restarted control plane adopts what is running
             for pod in self.store.list("Pod"):
                 if pod["spec"].get("nodeName") == k.node and not pod["metadata"].get("deletionTimestamp"):

@@ -1,20 +1,18 @@
 """kubelet (one per node): creates and deletes pods — network namespace, CNI, container processes — and
 reports their status; restarts crashed containers as the pod's restartPolicy says.
 
-A container is a process forked from the control plane and moved into the pod's namespaces (network,
-plus its own UTS and mount namespaces for the hostname, /etc/resolv.conf and /etc/hosts). Exits are
-noticed through a pidfd, which also works for processes adopted after a control-plane restart.
+A container is a process forked by the fork server (zygote.py) and moved into the pod's namespaces
+(network, plus its own UTS namespace for the hostname and, for commands, a mount namespace for
+/etc/resolv.conf and /etc/hosts). Exits are noticed through a pidfd, which also works for processes
+adopted after a control-plane restart.
 """
 import asyncio
 import contextlib
 import copy
-import gc
 import os
 import shutil
 import signal
 import time
-
-import setproctitle
 
 from . import cni, kernel, prober, workloads
 from .store import now_rfc3339
@@ -61,8 +59,8 @@ class PodRuntime:
 
 
 class Kubelet:
-    def __init__(self, cfg, store, n: int, executor):
-        self.cfg, self.store, self.n, self.executor = cfg, store, n, executor
+    def __init__(self, cfg, store, n: int, executor, zygote):
+        self.cfg, self.store, self.n, self.executor, self.zygote = cfg, store, n, executor, zygote
         self.node, self.node_ns, self.host_ip = f"node{n}", cfg.node_ns(n), cfg.node_ip(n)
         self.ipam = cni.IPAM(f"{cfg.state_dir}/ipam/{self.node}", str(cfg.pod_subnet(n)))
         self.pods: dict[str, PodRuntime] = {}
@@ -193,9 +191,8 @@ class Kubelet:
         log = f"{self.log_dir(rt)}/{c.name}.log"
         if os.path.exists(log) and c.restarts:
             os.replace(log, log + ".previous")        # what `logs --previous` shows
-        pid = os.fork()
-        if pid == 0:
-            self._child(rt, kind, what, c.spec, info, env, log)
+        pid = self.zygote.fork({"netns": rt.netns, "kind": kind, "what": what, "spec": c.spec, "info": info,
+                                "env": env, "log": log})
         c.pid, c.started_at, c.waiting = pid, now_rfc3339(), None
         c.ready = "readinessProbe" not in c.spec
         self._watch(rt, c)
@@ -225,34 +222,6 @@ class Kubelet:
             if field in c.spec:
                 self.loop.create_task(prober.probe_loop(kind, c.spec[field], alive, once(c.spec[field]), on_result))
 
-    @staticmethod
-    def _child(rt, kind, what, spec, info, env, log) -> None:
-        try:
-            os.setsid()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.set_wakeup_fd(-1)
-            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
-            os.closerange(3, 1 << 16)    # no inherited API socket, netlink or epoll handle
-            setproctitle.setproctitle(f"toycluster pod {rt.netns} container {spec['name']}")
-            enter = kernel.enter_pod_netns if kind == "exec" else kernel.enter_netns_only
-            enter(rt.netns, info["hostname"])
-            os.chdir("/")
-            os.environ.clear()
-            os.environ.update(env)
-            if kind == "exec":
-                os.execvpe(what[0], what, env)
-            gc.freeze()                   # keep the pages shared with the control plane unwritten
-            workloads.run_builtin(what, spec, info)
-        except BaseException as e:       # noqa: BLE001 - the child must never return into the parent's code
-            with contextlib.suppress(Exception):
-                os.write(2, f"toycluster: cannot start container {spec['name']}: {e}\n".encode())
-            os._exit(128 if not isinstance(e, FileNotFoundError) else 127)
-        os._exit(0)
-
     def _watch(self, rt: PodRuntime, c: Container) -> None:
         try:
             c.pidfd = os.pidfd_open(c.pid)
@@ -266,10 +235,7 @@ class Kubelet:
             self.loop.remove_reader(c.pidfd)
             os.close(c.pidfd)
             c.pidfd = None
-        code = None
-        with contextlib.suppress(ChildProcessError):
-            _, status = os.waitpid(c.pid, 0)
-            code = os.waitstatus_to_exitcode(status)
+        code = self.zygote.exit_code(c.pid)      # None for a process adopted from an earlier control plane
         code = 137 if code is None else (128 - code if code < 0 else code)
         c.pid, c.last = None, (code, "Completed" if code == 0 else "Error", now_rfc3339())
         if rt.stopping:

@@ -262,12 +262,13 @@ def _kill_all(pids: list[int]) -> int:
 
 
 def control_plane_pids(name: str) -> list[int]:
-    """Processes whose command line says they are cluster NAME's control plane."""
-    want = f"toycluster.controlplane\0{name}\0".encode()
+    """Processes whose command line says they are cluster NAME's control plane or its fork server."""
+    wants = [f"toycluster.{part}\0{name}\0".encode() for part in ("controlplane", "zygote")]
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as f:
-                if want in f.read() + b"\0":
+                cmdline = f.read() + b"\0"
+                if any(want in cmdline for want in wants):
                     pids.append(int(entry))
     return pids
