@@ -165,6 +165,12 @@ class API:
         return f"{result_name(obj)} {'labeled' if any(v is not None for v in labels.values()) else 'unlabeled'}"
 
     async def handle(self, method: str, path: str, query: dict, body) -> tuple[int, dict]:
+        status, payload = await self._route(method, path, query, body)
+        if method != "GET" and status < 400:
+            self.store.save()      # what a client was told is written is on disk (as etcd acknowledges)
+        return status, payload
+
+    async def _route(self, method: str, path: str, query: dict, body) -> tuple[int, dict]:
         parts = [p for p in path.split("/") if p]
         try:
             if method == "GET" and parts[:1] == ["api"] and len(parts) == 2:
