@@ -29,7 +29,6 @@ from pathlib import Path
 
 from . import dns_wire, dns_zone
 
-WATCH_TIMEOUT = 25            # seconds a /watch long poll may wait for a change
 FORWARD_TIMEOUT = 2.0         # an upstream that says nothing in this time: SERVFAIL
 TCP_IDLE = 10.0               # seconds a TCP client may stay silent between queries
 SYNC_WAIT = 3.0               # at start, how long queries wait for the first list (CoreDNS waits 5 s)
@@ -61,77 +60,12 @@ def _trim(kind: str, obj: dict) -> dict | None:
     return obj
 
 
-class ClusterWatch:
-    """Keeps Services, EndpointSlices, Pods and Namespaces current from the API; calls on_change() after
-    every batch of events that changed one of them."""
-
-    def __init__(self, api_path: str, on_change):
-        from . import apiclient                    # the control plane already imported it: free in the pod
-        self.client = apiclient.Client("coredns", timeout=WATCH_TIMEOUT + 10)
-        self.client.path = api_path
-        self.on_change, self.synced = on_change, threading.Event()
-        self.objects: dict[str, dict] = {k: {} for k in KINDS}
-
-    def lists(self) -> dict[str, list]:
-        return {kind: list(objs.values()) for kind, objs in self.objects.items()}
-
-    def _key(self, obj: dict) -> tuple:
-        return obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
-
-    def _apply(self, kind: str, event: str, obj: dict) -> bool:
-        key, objs = self._key(obj), self.objects[kind]
-        trimmed = None if event == "DELETED" else _trim(kind, obj)
-        if trimmed is None:
-            return objs.pop(key, None) is not None
-        if objs.get(key) == trimmed:
-            return False
-        objs[key] = trimmed
-        return True
-
-    def _list(self) -> int:
-        rvs, fresh = [], {}
-        for kind in KINDS:
-            answer = self.client.request("GET", f"/api/{kind}")
-            rvs.append(int(answer.get("metadata", {}).get("resourceVersion", 0)))
-            fresh[kind] = {self._key(o): t for o in answer["items"] if (t := _trim(kind, o)) is not None}
-        self.objects = fresh
-        return min(rvs)
-
-    def _changed(self) -> None:
-        try:
-            self.on_change()
-        except Exception as e:                      # noqa: BLE001 - a zone we cannot build: keep the last one
-            error(f"plugin/kubernetes: the zone was not updated: {type(e).__name__}: {e}")
-
-    def run(self) -> None:
-        rv, down_since = None, None
-        while True:
-            try:
-                if rv is None:
-                    rv = self._list()
-                    self._changed()
-                    self.synced.set()
-                    if down_since is not None:
-                        info(f"plugin/kubernetes: the API is back after {time.monotonic() - down_since:.1f}s")
-                        down_since = None
-                answer = self.client.request("GET", "/watch", resourceVersion=rv, timeout=WATCH_TIMEOUT)
-                new_rv, events = int(answer["resourceVersion"]), answer["events"]
-                if new_rv < rv or len(events) != new_rv - rv:     # a restarted API, or a watch log that moved on
-                    rv = None
-                    continue
-                changed = [self._apply(e["object"]["kind"], e["type"], e["object"])
-                           for e in events if e["object"].get("kind") in KINDS]
-                rv = new_rv
-                if any(changed):
-                    self._changed()
-            except Exception as e:                  # noqa: BLE001 - keep serving what we knew, and retry
-                if down_since is None:
-                    down_since = time.monotonic()
-                    error(f"plugin/kubernetes: the API at {self.client.path} is not answering "
-                          f"({type(e).__name__}: {e}); answering from the last known state, retrying")
-                rv = None
-                self.synced.set()                   # serve what we have rather than nothing
-                time.sleep(0.5)
+def ClusterWatch(api_path: str, on_change):     # noqa: N802 - it stands for the class it makes
+    """client-go's informer on Services, EndpointSlices, Pods and Namespaces, logging as CoreDNS's kubernetes
+    plugin does; on_change() is called after every batch of events that changed one of them."""
+    from .informer import Informer
+    say = lambda level, text: (error if level == "error" else info)(f"plugin/kubernetes: {text}")  # noqa: E731
+    return Informer(api_path, KINDS, on_change, trim=_trim, name="coredns", say=say)
 
 
 # ---------------------------------------------------------------- the query log
@@ -338,7 +272,7 @@ class Server:
             await asyncio.sleep(0.1)
             self.log.flush()
 
-    def run(self, watch: ClusterWatch | None) -> "NoReturn":
+    def run(self, watch) -> "NoReturn":
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         sys.setswitchinterval(0.001)            # a zone rebuild holds the UDP loop back 1 ms at most, not 5

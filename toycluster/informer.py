@@ -15,7 +15,7 @@ WATCH_TIMEOUT = 25
 
 
 class Informer:
-    def __init__(self, api_path: str, kinds: tuple, on_change, trim=None, name: str = "informer"):
+    def __init__(self, api_path: str, kinds: tuple, on_change, trim=None, name: str = "informer", say=None):
         from .apiclient import Client
         self.client = Client(name, timeout=WATCH_TIMEOUT + 10)
         self.client.path = api_path
@@ -24,11 +24,17 @@ class Informer:
         self.objects: dict[str, dict] = {k: {} for k in self.kinds}
         self.synced = threading.Event()
         self.lock = threading.Lock()
+        self.say = say or (lambda level, text: print(f"{self.name}: {text}", file=sys.stderr, flush=True))
 
     def snapshot(self) -> dict[str, dict]:
         """{kind: {(namespace, name): object}}: copies of the maps (the objects themselves are shared)."""
         with self.lock:
             return {k: dict(v) for k, v in self.objects.items()}
+
+    def lists(self) -> dict[str, list]:
+        """{kind: [object, ...]}: what the cache holds now."""
+        with self.lock:
+            return {k: list(v.values()) for k, v in self.objects.items()}
 
     @staticmethod
     def _key(obj: dict) -> tuple:
@@ -62,7 +68,7 @@ class Informer:
         try:
             self.on_change()
         except Exception as e:                      # noqa: BLE001 - keep watching; the next change retries
-            print(f"{self.name}: applying a change failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+            self.say("error", f"applying a change failed: {type(e).__name__}: {e}")
 
     def run(self) -> None:
         rv, down_since = None, None
@@ -71,7 +77,7 @@ class Informer:
                 if rv is None:
                     rv = self._list()
                     if down_since is not None:
-                        print(f"{self.name}: the API is back after {time.monotonic() - down_since:.1f}s", flush=True)
+                        self.say("info", f"the API is back after {time.monotonic() - down_since:.1f}s")
                         down_since = None
                     self._changed()
                     self.synced.set()
@@ -88,8 +94,8 @@ class Informer:
             except Exception as e:                  # noqa: BLE001 - keep what we knew, and retry
                 if down_since is None:
                     down_since = time.monotonic()
-                    print(f"{self.name}: the API at {self.client.path} is not answering ({type(e).__name__}: {e}); "
-                          "keeping the last known state, retrying", file=sys.stderr, flush=True)
+                    self.say("error", f"the API at {self.client.path} is not answering ({type(e).__name__}: {e}); "
+                                      "keeping the last known state, retrying")
                 rv = None
                 self.synced.set()
                 time.sleep(0.5)
