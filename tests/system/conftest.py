@@ -399,3 +399,28 @@ def shared():
         pods = {p["metadata"]["name"]: p for p in c.wait_running(names=list(SHARED_PODS))}
         c.ip = {n: p["status"]["podIP"] for n, p in pods.items()}
         yield c
+
+
+def control_plane_pids(name: str) -> list[int]:
+    """Processes whose argv ends with `-m toycluster.controlplane NAME` (found by id, killed by id: a pattern
+    match such as pkill -f could also hit a cluster with a longer name). A child the control plane has just
+    forked (a probe or a conntrack command before its exec) carries the same argv: it is left out."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().rstrip(b"\0").split(b"\0")
+            except OSError:
+                continue
+            if argv[-3:] == [b"-m", b"toycluster.controlplane", name.encode()]:
+                pids.append(int(entry))
+    return [pid for pid in pids if _parent(pid) not in pids]
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0

@@ -9,22 +9,7 @@ import time
 
 import pytest
 
-from conftest import STATE_ROOT, cluster_processes, container_pid, leftovers, pod_yaml, poll, sh
-
-
-def control_plane_pids(name: str) -> list[int]:
-    """Processes whose argv is exactly `... -m toycluster.controlplane NAME` (found by id, killed by id)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"toycluster.controlplane" in argv and name.encode() in argv:
-                pids.append(int(entry))
-    return pids
+from conftest import STATE_ROOT, cluster_processes, container_pid, control_plane_pids, leftovers, pod_yaml, poll, sh
 
 
 def kill_control_plane(name: str) -> None:

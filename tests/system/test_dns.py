@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TOYCLUSTER, cluster_up, poll
+from conftest import REPO, TOYCLUSTER, cluster_up, control_plane_pids, poll
 
 sys.path.insert(0, str(REPO))
 from toycluster import coredns, nodes  # noqa: E402
@@ -338,21 +338,6 @@ def test_malformed_packets_do_not_hurt_the_server(dns):
 
 
 # ---------------------------------------------------------------- the API goes away (keep this test last)
-def control_plane_pids(name: str) -> list[int]:
-    """Processes whose argv ends with `-m toycluster.controlplane NAME`."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().rstrip(b"\0").split(b"\0")
-            except OSError:
-                continue
-            if argv[-3:] == [b"-m", b"toycluster.controlplane", name.encode()]:
-                pids.append(int(entry))
-    return pids
-
-
 def test_dns_answers_without_the_api_and_catches_up_when_it_is_back(dns):
     pids = control_plane_pids(dns.name)
     assert pids

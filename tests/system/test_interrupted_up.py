@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import STATE_ROOT, TOYCLUSTER, leftovers, pod_yaml
+from conftest import STATE_ROOT, TOYCLUSTER, control_plane_pids, leftovers, pod_yaml
 
 
 def _made_statedir(c):
@@ -19,16 +19,7 @@ def _made_node2(c):
 
 
 def _started_control_plane(c):
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"toycluster.controlplane" in argv and c.name.encode() in argv:
-                return True
-    return False
+    return bool(control_plane_pids(c.name))
 
 
 # when to kill: after a fixed delay, or as soon as `up` has made a given thing
