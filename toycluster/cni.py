@@ -14,9 +14,10 @@ import os
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import kernel
+from . import kernel, rtnl
 
-_sockets: dict = {}          # one netlink socket per node namespace, opened once
+_sockets: dict = {}          # one netlink socket per node namespace, opened once (ADD)
+_iproutes: dict = {}         # one pyroute2 IPRoute per node namespace, opened on first use (DEL, CHECK)
 _bridges: dict = {}          # cni0's index per node namespace
 
 
@@ -30,9 +31,13 @@ def host_veth_name(pod_netns: str) -> str:
 def next_free(subnet: str, used: set[str], last: str | None = None) -> str | None:
     """The first free address after LAST (wrapping round), skipping network, gateway and broadcast."""
     net = ipaddress.ip_network(subnet)
-    hosts = [str(h) for h in net.hosts()][1:]              # .1 is the gateway
-    start = hosts.index(last) + 1 if last in hosts else 0
-    for ip in hosts[start:] + hosts[:start]:
+    first, count = int(net.network_address) + 2, net.num_addresses - 3      # .1 is the gateway
+    if count <= 0:
+        return None
+    offset = int(ipaddress.ip_address(last)) - first if last else -1
+    start = offset + 1 if 0 <= offset < count else 0
+    for i in range(count):
+        ip = str(ipaddress.ip_address(first + (start + i) % count))
         if ip not in used:
             return ip
     return None
@@ -45,6 +50,8 @@ class IPAM:
         self.dir, self.subnet = directory, subnet
         os.makedirs(directory, exist_ok=True)
         self.owners = {who: ip for ip, who in self.leases().items()}   # this process is the only writer
+        self.last_file = f"{directory}/last_reserved_ip.0"
+        self.last = open(self.last_file).read().strip() if os.path.exists(self.last_file) else None
 
     def leases(self) -> dict[str, str]:
         out = {}
@@ -57,11 +64,9 @@ class IPAM:
     def allocate(self, owner: str) -> str:
         if owner in self.owners:          # ADD repeated for the same pod: same address
             return self.owners[owner]
-        last_file = f"{self.dir}/last_reserved_ip.0"
-        last = open(last_file).read().strip() if os.path.exists(last_file) else None
         used = set(self.owners.values())
         while True:
-            ip = next_free(self.subnet, used, last)
+            ip = next_free(self.subnet, used, self.last)
             if ip is None:
                 raise RuntimeError(f"no free address left in {self.subnet} for {owner}")
             try:
@@ -71,10 +76,19 @@ class IPAM:
                 continue
             os.write(fd, owner.encode())
             os.close(fd)
-            with open(last_file, "w") as f:
-                f.write(ip)
-            self.owners[owner] = ip
+            self._write_last(ip)
+            self.owners[owner], self.last = ip, ip
             return ip
+
+    def _write_last(self, ip: str) -> None:
+        """last_reserved_ip.0 rewritten in place: ext4 flushes a file truncated to zero and rewritten when
+        it is closed (its auto_da_alloc safeguard), which costs milliseconds a pod."""
+        fd = os.open(self.last_file, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, ip.encode(), 0)
+            os.ftruncate(fd, len(ip))
+        finally:
+            os.close(fd)
 
     def release(self, owner: str) -> None:
         ip = self.owners.pop(owner, None)
@@ -85,47 +99,53 @@ class IPAM:
 
 # -- the plugin ------------------------------------------------------------------------------------
 
-def _node(node_netns: str):
+def _node(node_netns: str) -> rtnl.Socket:
     if node_netns not in _sockets:
-        _sockets[node_netns] = kernel.iproute(node_netns)
+        with kernel.in_netns(node_netns):
+            _sockets[node_netns] = rtnl.Socket(node_netns)
     return _sockets[node_netns]
+
+
+def _iproute(node_netns: str):
+    if node_netns not in _iproutes:
+        _iproutes[node_netns] = kernel.iproute(node_netns)
+    return _iproutes[node_netns]
 
 
 def forget_node(node_netns: str) -> None:
     _bridges.pop(node_netns, None)
-    sock = _sockets.pop(node_netns, None)
-    if sock:
-        sock.close()
+    for handles in (_sockets, _iproutes):
+        sock = handles.pop(node_netns, None)
+        if sock:
+            sock.close()
 
 
 def add(node_netns: str, pod_netns: str, ipam: IPAM, owner: str, gateway: str) -> dict:
-    """CNI ADD: plumb POD_NETNS into the node's cni0. Safe to repeat. Returns the CNI result."""
+    """CNI ADD: plumb POD_NETNS into the node's cni0. Safe to repeat. Returns the CNI result.
+    Three netlink batches (see rtnl.py): the veth, made on cni0 and up, its peer eth0 put straight into
+    the pod; hairpin on the bridge port; the pod's lo and eth0 up, its address and default route."""
     ip = ipam.allocate(owner)
     veth = host_veth_name(pod_netns)
     node = _node(node_netns)
     try:
         fd = os.open(kernel.netns_path(pod_netns), os.O_RDONLY)
         try:   # in a fresh namespace lo is 1, so eth0 can be given index 2 and need no lookup
-            node.link("add", ifname=veth, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd, "index": 2})
-        except NetlinkError as e:
-            if e.code != errno.EEXIST:
-                raise
+            (code, index), = node.try_send([rtnl.veth(veth, _bridge(node_netns), "eth0", fd, peer_index=2)])
         finally:
             os.close(fd)
-        index = node.link("get", ifname=veth)[0]["index"]
-        node.link("set", index=index, master=_bridge(node_netns), state="up")
-        node.brport("set", index=index, mode=1)            # hairpin: a pod may reach itself via a Service
+        if code not in (0, errno.EEXIST):
+            raise OSError(code, f"ip link add {veth} type veth peer eth0 in {node_netns}: {os.strerror(code)}")
+        index = index if code == 0 and index else node.link_index(veth)
+        node.send([rtnl.hairpin(index)], f"bridge link set dev {veth} hairpin on")  # a pod may reach itself via a Service
         with kernel.in_netns(pod_netns):
             for key in ("all", "default"):                 # no IPv6 chatter in the learners' captures
                 with open(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6", "w") as f:
                     f.write("1")
-            pod = IPRoute()
+            pod = rtnl.Socket(pod_netns)
         with pod:
-            eth0 = pod.link("get", ifname="eth0")[0]["index"]
-            pod.link("set", index=1, state="up")
-            pod.addr("replace", index=eth0, address=ip, prefixlen=24)
-            pod.link("set", index=eth0, state="up")
-            pod.route("replace", dst="0.0.0.0/0", gateway=gateway)
+            eth0 = 2 if code == 0 else pod.link_index("eth0")
+            pod.send([rtnl.link_up(1), rtnl.link_up(eth0), rtnl.address(eth0, ip, 24), rtnl.default_route(gateway)],
+                     f"eth0 {ip}/24 via {gateway}")
     except Exception as e:
         delete(node_netns, pod_netns, ipam, owner)
         raise RuntimeError(f"CNI ADD for {pod_netns} ({veth} on {node_netns}): {e}") from e
@@ -135,7 +155,7 @@ def add(node_netns: str, pod_netns: str, ipam: IPAM, owner: str, gateway: str) -
 
 def _bridge(node_netns: str) -> int:
     if node_netns not in _bridges:
-        _bridges[node_netns] = _node(node_netns).link("get", ifname="cni0")[0]["index"]
+        _bridges[node_netns] = _node(node_netns).link_index("cni0")
     return _bridges[node_netns]
 
 
@@ -143,7 +163,7 @@ def delete(node_netns: str, pod_netns: str, ipam: IPAM, owner: str) -> None:
     """CNI DEL: remove the veth and release the address. Safe to repeat; never fails on absence."""
     ipam.release(owner)
     with contextlib.suppress(Exception):
-        node = _node(node_netns)
+        node = _iproute(node_netns)
         for index in node.link_lookup(ifname=host_veth_name(pod_netns)):
             node.link("del", index=index)
 
@@ -152,7 +172,7 @@ def check(node_netns: str, pod_netns: str, ip: str) -> list[str]:
     """CNI CHECK: what is missing or wrong for this pod (an empty list means all is well)."""
     problems = []
     veth = host_veth_name(pod_netns)
-    node = _node(node_netns)
+    node = _iproute(node_netns)
     links = node.link_lookup(ifname=veth)
     if not links:
         return [f"{veth} is missing on {node_netns}"]

@@ -62,7 +62,11 @@ class ClusterConfig:
         return ipaddress.ip_network(self.node_cidr).prefixlen
 
     def pod_subnet(self, n: int) -> ipaddress.IPv4Network:
-        return list(ipaddress.ip_network(self.pod_cidr).subnets(new_prefix=24))[n]
+        """Node N's /24: the Nth of the pod CIDR (node0's, the first, is never used)."""
+        cidr = ipaddress.ip_network(self.pod_cidr)
+        if cidr.prefixlen > 24 or not 0 <= n < 1 << (24 - cidr.prefixlen):
+            raise IndexError(f"node{n} has no /24 in the pod CIDR {self.pod_cidr}")
+        return ipaddress.ip_network((int(cidr.network_address) + (n << 8), 24))
 
     def gateway(self, n: int) -> str:
         return str(self.pod_subnet(n)[1])
