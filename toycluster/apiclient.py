@@ -84,8 +84,9 @@ class Client:
         return self.request("POST", "/label", {"kind": kind, "namespace": namespace, "name": name,
                                                "labels": labels, "overwrite": overwrite})["result"]
 
-    def watch(self, resource_version: int, timeout: float = 30) -> dict:
-        return self.request("GET", "/watch", resourceVersion=resource_version, timeout=timeout)
+    def watch(self, resource_version: int, timeout: float = 30, kinds=None) -> dict:
+        return self.request("GET", "/watch", resourceVersion=resource_version, timeout=timeout,
+                            kinds=",".join(kinds) if kinds else None)
 
     def healthy(self) -> bool:
         try:

@@ -7,7 +7,8 @@ the ingress controller) talk to it exactly as the CLI does. Paths:
   DELETE /api/<Kind>/<ns>/<name>              graceful delete (pods) or cascading delete
   POST   /scale        {"kind", "namespace", "name", "replicas"}
   POST   /label        {"kind", "namespace", "name", "labels": {k: v, or null to remove}, "overwrite"}
-  GET    /watch?resourceVersion=N&timeout=S   events after N (long poll)
+  GET    /watch?resourceVersion=N&timeout=S[&kinds=K1,K2]   events after N, of kinds K only (long poll);
+                                               "complete": false if the log no longer reaches back to N
 """
 import asyncio
 import copy
@@ -196,11 +197,16 @@ class API:
                                                   body["replicas"])}
             if method == "GET" and parts == ["watch"]:
                 rv = int(query.get("resourceVersion", 0))
-                events = self.store.events_since(rv)
-                if not events:
-                    await self.store.wait_change(min(float(query.get("timeout", 30)), 60))
-                    events = self.store.events_since(rv)
-                return 200, {"resourceVersion": self.store.rv, "events": events}
+                kinds = set(query["kinds"].split(",")) if query.get("kinds") else None
+                deadline = time.monotonic() + min(float(query.get("timeout", 30)), 60)
+                while True:    # wait for an event of the kinds asked for: other changes wake nobody up
+                    complete = self.store.log_covers(rv)
+                    events = self.store.events_since(rv, kinds) if complete and rv < self.store.rv else []
+                    left = deadline - time.monotonic()
+                    if events or not complete or rv > self.store.rv or left <= 0:
+                        break
+                    await self.store.wait_change(left)
+                return 200, {"resourceVersion": self.store.rv, "events": events, "complete": complete}
             if method == "GET" and parts == ["healthz"]:
                 return 200, {"status": "ok", "time": time.time()}
             raise APIError(404, f"no such API path: {method} {path}")

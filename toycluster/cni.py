@@ -12,7 +12,6 @@ import ipaddress
 import os
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from . import kernel, rtnl
 

@@ -41,6 +41,7 @@ def terminating(obj: dict) -> bool:
 class Controllers:
     def __init__(self, store, node_names: list[str]):
         self.store, self.node_names = store, node_names
+        self._owned, self._owned_rv = {}, None       # live pods by owner uid, as of store version _owned_rv
 
     def reconcile(self) -> None:
         self.namespaces()
@@ -111,8 +112,14 @@ class Controllers:
         return objects.validate(pod, f"replicaset {rs['metadata']['name']}")
 
     def _pods_of(self, rs: dict) -> list[dict]:
-        return [p for p in self.store.list("Pod", rs["metadata"]["namespace"])
-                if owned_by(p, rs) and not terminating(p)]
+        """RS's pods that are not being deleted (from an index by owner, rebuilt when the store changed)."""
+        if self._owned_rv != self.store.rv:
+            self._owned, self._owned_rv = {}, self.store.rv
+            for p in self.store.list("Pod"):
+                if not terminating(p):
+                    for ref in p["metadata"].get("ownerReferences", []):
+                        self._owned.setdefault(ref.get("uid"), []).append(p)
+        return list(self._owned.get(rs["metadata"]["uid"], []))
 
     # -- garbage collector: objects whose owner is gone follow it --
     def garbage_collect(self) -> None:

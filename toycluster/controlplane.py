@@ -9,13 +9,16 @@ import os
 import platform
 import signal
 import sys
+import time
 
 from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, workloads, zygote
 from .node_sync import PolicySync, ProxySync
 from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
-COALESCE_SECONDS = 0.01   # changes arriving together (a burst of pod statuses) share one reconcile pass
+COALESCE_SECONDS = 0.01   # changes arriving together (a burst of pod statuses) share one reconcile pass;
+                          # at least as long as the last pass took, so reconciling never takes more than half
+                          # of the process while a burst goes on
 
 
 def node_object(cfg, n: int) -> dict:
@@ -44,7 +47,7 @@ class ControlPlane:
         self.endpoints = endpoints.EndpointsController(self.store)
         self.cloud = cloud_controller.CloudController(cfg, self.store)   # LoadBalancer IPs, the LB and public DNS
         self.kubelets = []
-        self._pending = False
+        self._pending, self._last_pass = False, 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,10 +86,10 @@ class ControlPlane:
         if not self._pending:
             self._pending = True
             self.policy.kick()     # before the reconcile pass, so a policy change does not wait for it
-            asyncio.get_running_loop().call_later(COALESCE_SECONDS, self.reconcile)
+            asyncio.get_running_loop().call_later(max(COALESCE_SECONDS, self._last_pass), self.reconcile)
 
     def reconcile(self) -> None:
-        self._pending = False
+        self._pending, started = False, time.perf_counter()
         try:
             self.controllers.reconcile()
             self.endpoints.reconcile()
@@ -97,6 +100,7 @@ class ControlPlane:
             self.policy.kick()
         except Exception as e:   # a controller bug must not take the data plane down: log and go on
             print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        self._last_pass = time.perf_counter() - started
 
 
 def main() -> None:

@@ -81,9 +81,10 @@ class Informer:
                         down_since = None
                     self._changed()
                     self.synced.set()
-                answer = self.client.request("GET", "/watch", resourceVersion=rv, timeout=WATCH_TIMEOUT)
+                answer = self.client.request("GET", "/watch", resourceVersion=rv, timeout=WATCH_TIMEOUT,
+                                             kinds=",".join(self.kinds))
                 new_rv, events = int(answer["resourceVersion"]), answer["events"]
-                if new_rv < rv or len(events) != new_rv - rv:     # a restarted API, or a log that moved on
+                if new_rv < rv or not answer["complete"]:     # a restarted API, or a log that moved on
                     rv = None
                     continue
                 with self.lock:

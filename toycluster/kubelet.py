@@ -117,7 +117,7 @@ class Kubelet:
                     for stray in found.pop(None, []):     # a container we cannot tell apart: start afresh
                         with contextlib.suppress(ProcessLookupError):
                             os.killpg(stray, signal.SIGKILL)
-                    self.run(pod, rt, c)
+                    await self.run(pod, rt, c)
         except Exception as e:
             for c in rt.containers.values():
                 c.waiting = f"CreateContainerError: {e}"
@@ -180,7 +180,7 @@ class Kubelet:
                 f.write(text)
 
     # -- containers: fork, move into the pod, become the workload --
-    def run(self, pod: dict, rt: PodRuntime, c: Container) -> None:
+    async def run(self, pod: dict, rt: PodRuntime, c: Container) -> None:
         kind, what = workloads.resolve(c.spec)
         info = {"name": rt.name, "namespace": rt.namespace, "ip": rt.ip, "node": self.node,
                 "host_ip": self.host_ip, "hostname": pod["spec"].get("hostname", rt.name)[:63]}
@@ -191,9 +191,12 @@ class Kubelet:
         log = f"{self.log_dir(rt)}/{c.name}.log"
         if os.path.exists(log) and c.restarts:
             os.replace(log, log + ".previous")        # what `logs --previous` shows
-        pid = self.zygote.fork({"netns": rt.netns, "kind": kind, "what": what, "spec": c.spec, "info": info,
-                                "env": env, "log": log})
+        pid = await self.zygote.fork({"netns": rt.netns, "kind": kind, "what": what, "spec": c.spec, "info": info,
+                                      "env": env, "log": log})
         c.pid, c.started_at, c.waiting = pid, now_rfc3339(), None
+        if rt.stopping:        # the pod was deleted while its container was being forked
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         c.ready = "readinessProbe" not in c.spec
         self._watch(rt, c)
         self._start_probes(rt, c)
@@ -246,15 +249,15 @@ class Kubelet:
             c.restarts += 1
             delay = backoff(c.restarts)
             c.waiting = "CrashLoopBackOff" if delay else "ContainerCreating"
-            self.loop.call_later(delay, self._restart, rt, c)
+            self.loop.call_later(delay, lambda: self.loop.create_task(self._restart(rt, c)))
         self.report(rt)
 
-    def _restart(self, rt: PodRuntime, c: Container) -> None:
+    async def _restart(self, rt: PodRuntime, c: Container) -> None:
         pod = self.store.get("Pod", rt.namespace, rt.name)
         if rt.stopping or pod is None or self.pods.get(rt.uid) is not rt:
             return
         try:
-            self.run(pod, rt, c)
+            await self.run(pod, rt, c)
         except Exception as e:
             c.waiting = f"RunContainerError: {e}"
         self.report(rt)

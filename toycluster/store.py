@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+import itertools
 import json
 import os
 import time
@@ -32,6 +33,7 @@ class Store:
     def __init__(self, path: str | None):
         self.path, self.objects, self.rv = path, {}, 0
         self.by_kind: dict[str, dict] = {}                # the same objects, per kind (what list() reads)
+        self._sorted: dict[str, list] = {}                # per kind, its keys in order (until one comes or goes)
         self.log = collections.deque(maxlen=20000)      # (rv, type, object) for watchers
         self.waiters: list[asyncio.Future] = []
         self.on_change = None                             # the controllers' wake-up call
@@ -46,6 +48,7 @@ class Store:
     def insert(self, obj: dict) -> None:
         """Hold OBJ as it is (no resource version, no event): loading a saved or a copied store."""
         key = key_of(obj)
+        self._sorted.pop(key[0], None)
         self.objects[key] = self.by_kind.setdefault(key[0], {})[key] = obj
 
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
@@ -53,7 +56,12 @@ class Store:
 
     def list(self, kind: str, namespace: str | None = None) -> list[dict]:
         objs = self.by_kind.get(kind, {})
-        return [objs[key] for key in sorted(objs) if namespace is None or key[1] == namespace]
+        keys = self._sorted.get(kind)
+        if keys is None:
+            keys = self._sorted[kind] = sorted(objs)
+        if namespace is None:
+            return [objs[key] for key in keys]
+        return [objs[key] for key in keys if key[1] == namespace]
 
     def put(self, obj: dict) -> dict:
         """Create or replace OBJ; fills uid, creationTimestamp and generation as the API server does."""
@@ -70,6 +78,8 @@ class Store:
             meta["generation"] = gen + 1 if old and old.get("spec") != obj["spec"] else gen
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
+        if old is None:
+            self._sorted.pop(key[0], None)
         self.objects[key] = self.by_kind.setdefault(key[0], {})[key] = obj
         self._record("MODIFIED" if old else "ADDED", obj)
         return obj
@@ -79,12 +89,21 @@ class Store:
         obj = self.objects.pop(key, None)
         if obj:
             del self.by_kind[kind][key]
+            self._sorted.pop(kind, None)
             self.rv += 1
             self._record("DELETED", obj)
         return obj
 
-    def events_since(self, rv: int) -> list[dict]:
-        return [{"type": t, "object": o} for r, t, o in self.log if r > rv]
+    def events_since(self, rv: int, kinds=None) -> list[dict]:
+        """Events after RV (of KINDS only, if given). The log's versions are consecutive, so the first
+        wanted one is found by subtraction."""
+        start = max(0, rv + 1 - self.log[0][0]) if self.log else 0
+        return [{"type": t, "object": o} for _, t, o in itertools.islice(self.log, start, None)
+                if kinds is None or o["kind"] in kinds]
+
+    def log_covers(self, rv: int) -> bool:
+        """True if every event after RV is still in the log (a watcher from RV missed nothing)."""
+        return rv >= self.rv or (bool(self.log) and self.log[0][0] <= rv + 1)
 
     async def wait_change(self, timeout: float) -> None:
         fut = asyncio.get_running_loop().create_future()

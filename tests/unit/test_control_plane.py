@@ -143,3 +143,34 @@ def test_template_hash_is_stable_and_name_safe():
     t = deployment()["spec"]["template"]
     assert controllers.template_hash(t) == controllers.template_hash(dict(t))
     assert set(controllers.template_hash(t)) <= set(controllers.POD_NAME_CHARS)
+
+
+def test_store_lists_in_key_order_as_objects_come_and_go(cp):
+    store, api, _ = cp
+    api.apply([deployment("b"), deployment("a"), deployment("c", ns="kube-system")])
+    assert [d["metadata"]["name"] for d in store.list("Deployment")] == ["a", "b", "c"]
+    store.delete("Deployment", "default", "a")
+    api.apply([deployment("aa")])
+    assert [d["metadata"]["name"] for d in store.list("Deployment")] == ["aa", "b", "c"]
+    assert [d["metadata"]["name"] for d in store.list("Deployment", "kube-system")] == ["c"]
+
+
+def test_watch_sends_only_the_kinds_asked_for_and_says_when_its_log_moved_on(cp):
+    import asyncio
+    import collections
+    store, api, ctl = cp
+    rv = store.rv
+    api.apply([deployment("web", replicas=2)])
+    settle(ctl)
+    status, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(rv), "kinds": "ReplicaSet"}, None))
+    assert status == 200 and answer["complete"] and answer["resourceVersion"] == store.rv
+    assert {e["object"]["kind"] for e in answer["events"]} == {"ReplicaSet"}
+    everything = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(rv)}, None))[1]["events"]
+    assert {"Deployment", "ReplicaSet", "Pod"} <= {e["object"]["kind"] for e in everything}
+    assert len(everything) == store.rv - rv
+    store.log = collections.deque(store.log, maxlen=3)       # a short log: older watchers must list again
+    api.apply([deployment("other", replicas=0)])
+    _, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(rv), "kinds": "Deployment"}, None))
+    assert answer["complete"] is False and answer["events"] == []
+    _, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(store.rv - 1)}, None))
+    assert answer["complete"] and [e["object"]["metadata"]["name"] for e in answer["events"]] == ["other"]

@@ -520,10 +520,10 @@ def test_cluster_watch_lists_then_follows_and_relists_after_a_gap():
     api.items["Service"] = [svc("web")]
     new = svc("new", ip="10.96.0.30")
     api.watches = [
-        {"resourceVersion": 7, "events": [{"type": "ADDED", "object": new},
-                                          {"type": "MODIFIED", "object": {"kind": "Deployment"}}]},
-        {"resourceVersion": 8, "events": [{"type": "MODIFIED", "object": pod("plain")}]},   # nothing DNS sees
-        {"resourceVersion": 12, "events": [{"type": "DELETED", "object": new}]},           # 3 events missing
+        {"resourceVersion": 7, "complete": True, "events": [{"type": "ADDED", "object": new},
+                                                             {"type": "MODIFIED", "object": {"kind": "Deployment"}}]},
+        {"resourceVersion": 8, "complete": True, "events": [{"type": "MODIFIED", "object": pod("plain")}]},  # DNS sees nothing
+        {"resourceVersion": 12, "complete": False, "events": []},           # the log no longer reaches back
     ]
     with pytest.raises(SystemExit):
         watch.run()
