@@ -205,7 +205,7 @@ class API:
                     left = deadline - time.monotonic()
                     if events or not complete or rv > self.store.rv or left <= 0:
                         break
-                    await self.store.wait_change(left)
+                    await self.store.wait_change(left, kinds)
                 return 200, {"resourceVersion": self.store.rv, "events": events, "complete": complete}
             if method == "GET" and parts == ["healthz"]:
                 return 200, {"status": "ok", "time": time.time()}

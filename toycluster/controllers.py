@@ -41,7 +41,8 @@ def terminating(obj: dict) -> bool:
 class Controllers:
     def __init__(self, store, node_names: list[str]):
         self.store, self.node_names = store, node_names
-        self._owned, self._owned_rv = {}, None       # live pods by owner uid, as of store version _owned_rv
+        self._owned, self._owned_rv = {}, None       # live pods by owner uid, and how many are ready, as of
+                                                     # the pods' version _owned_rv
 
     def reconcile(self) -> None:
         self.namespaces()
@@ -74,8 +75,9 @@ class Controllers:
         for rs in sets:        # a rollout: older templates scaled to zero (kept, as revision history)
             if rs is not current and rs["spec"]["replicas"] != 0:
                 self._set(rs, ("spec", "replicas"), 0)
-        pods = [p for rs in (sets if current in sets else sets + [current]) for p in self._pods_of(rs)]
-        ready = sum(pod_ready(p) for p in pods)
+        owners = sets if current in sets else sets + [current]
+        pods = [p for rs in owners for p in self._pods_of(rs)]
+        ready = sum(self._index(rs)[1] for rs in owners)
         updated = len(self._pods_of(current))
         status = {"observedGeneration": d["metadata"].get("generation", 1), "replicas": len(pods),
                   "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
@@ -97,9 +99,8 @@ class Controllers:
                                      [-ord(c) for c in p["metadata"]["creationTimestamp"]]))
             for p in pods[:len(pods) - want]:
                 self._mark_deleted(p)
-        pods = self._pods_of(rs)
-        self._status(rs, {"replicas": len(pods), "readyReplicas": sum(pod_ready(p) for p in pods),
-                          "availableReplicas": sum(pod_ready(p) for p in pods),
+        pods, ready = self._index(rs)
+        self._status(rs, {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
                           "observedGeneration": rs["metadata"].get("generation", 1)})
 
     def _new_pod(self, rs: dict) -> dict:
@@ -111,15 +112,22 @@ class Controllers:
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
         return objects.validate(pod, f"replicaset {rs['metadata']['name']}")
 
-    def _pods_of(self, rs: dict) -> list[dict]:
-        """RS's pods that are not being deleted (from an index by owner, rebuilt when the store changed)."""
-        if self._owned_rv != self.store.rv:
-            self._owned, self._owned_rv = {}, self.store.rv
+    def _index(self, owner: dict) -> tuple[list, int]:
+        """OWNER's pods that are not being deleted, and how many of them are ready (from an index by owner,
+        rebuilt when a pod changed)."""
+        if self._owned_rv != self.store.kind_rv.get("Pod"):
+            self._owned, self._owned_rv = {}, self.store.kind_rv.get("Pod")
             for p in self.store.list("Pod"):
                 if not terminating(p):
                     for ref in p["metadata"].get("ownerReferences", []):
-                        self._owned.setdefault(ref.get("uid"), []).append(p)
-        return list(self._owned.get(rs["metadata"]["uid"], []))
+                        entry = self._owned.setdefault(ref.get("uid"), [[], 0])
+                        entry[0].append(p)
+                        entry[1] += pod_ready(p)
+        pods, ready = self._owned.get(owner["metadata"]["uid"], ([], 0))
+        return pods, ready
+
+    def _pods_of(self, rs: dict) -> list[dict]:
+        return list(self._index(rs)[0])
 
     # -- garbage collector: objects whose owner is gone follow it --
     def garbage_collect(self) -> None:
@@ -186,7 +194,5 @@ class Controllers:
         self.store.put(obj)
 
     def _status(self, obj: dict, status: dict) -> None:
-        if obj.get("status") != status:
-            obj = copy.deepcopy(obj)
-            obj["status"] = status
-            self.store.put(obj)
+        if obj.get("status") != status:      # a new object sharing the old one's spec (never changed in place)
+            self.store.put({**obj, "metadata": dict(obj["metadata"]), "status": status})

@@ -13,7 +13,8 @@ import uuid
 from .nodes import write_atomic
 
 CLUSTER_SCOPED = {"Namespace", "Node"}
-SAVE_DELAY = 0.2      # seconds: changes are written together (a restarted control plane also looks at the kernel)
+SAVE_DELAY = 0.2      # seconds: objects made or deleted are written together (a restarted control plane also
+STATUS_SAVE_DELAY = 1.0   # looks at the kernel); changes to existing objects (statuses, mostly) wait longer
 
 
 def key_of(obj: dict) -> tuple[str, str, str]:
@@ -34,10 +35,11 @@ class Store:
         self.path, self.objects, self.rv = path, {}, 0
         self.by_kind: dict[str, dict] = {}                # the same objects, per kind (what list() reads)
         self._sorted: dict[str, list] = {}                # per kind, its keys in order (until one comes or goes)
+        self.kind_rv: dict[str, int] = {}                 # per kind, the version of its last change
         self.log = collections.deque(maxlen=20000)      # (rv, type, object) for watchers
-        self.waiters: list[asyncio.Future] = []
+        self.waiters: list[tuple] = []                    # (future, kinds or None): watchers waiting
         self.on_change = None                             # the controllers' wake-up call
-        self._save_pending = False
+        self._save_pending = None                         # the timer of the next save
         if path and os.path.exists(path):
             with open(path) as f:
                 data = json.load(f)
@@ -97,36 +99,47 @@ class Store:
     def events_since(self, rv: int, kinds=None) -> list[dict]:
         """Events after RV (of KINDS only, if given). The log's versions are consecutive, so the first
         wanted one is found by subtraction."""
-        start = max(0, rv + 1 - self.log[0][0]) if self.log else 0
-        return [{"type": t, "object": o} for _, t, o in itertools.islice(self.log, start, None)
-                if kinds is None or o["kind"] in kinds]
+        recent = list(itertools.islice(reversed(self.log), max(0, self.rv - rv)))
+        return [{"type": t, "object": o} for _, t, o in reversed(recent) if kinds is None or o["kind"] in kinds]
 
     def log_covers(self, rv: int) -> bool:
         """True if every event after RV is still in the log (a watcher from RV missed nothing)."""
         return rv >= self.rv or (bool(self.log) and self.log[0][0] <= rv + 1)
 
-    async def wait_change(self, timeout: float) -> None:
+    async def wait_change(self, timeout: float, kinds=None) -> None:
+        """Return at the next change (of an object of KINDS, if given), or after TIMEOUT seconds."""
         fut = asyncio.get_running_loop().create_future()
-        self.waiters.append(fut)
+        self.waiters.append((fut, kinds))
         try:
             await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             pass
 
     def _record(self, kind: str, obj: dict) -> None:
+        self.kind_rv[obj["kind"]] = self.rv
         self.log.append((self.rv, kind, copy.deepcopy(obj)))
-        for fut in self.waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self.waiters.clear()
+        waiting = []
+        for fut, kinds in self.waiters:
+            if kinds is None or obj["kind"] in kinds:
+                if not fut.done():
+                    fut.set_result(None)
+            elif not fut.done():
+                waiting.append((fut, kinds))
+        self.waiters = waiting
         if self.on_change:
             self.on_change()
-        if self.path and not self._save_pending:
-            self._save_pending = True
-            asyncio.get_running_loop().call_later(SAVE_DELAY, self.save)
+        if self.path:
+            loop = asyncio.get_running_loop()
+            at = loop.time() + (STATUS_SAVE_DELAY if kind == "MODIFIED" else SAVE_DELAY)
+            if self._save_pending is None or at < self._save_pending.when():
+                if self._save_pending:
+                    self._save_pending.cancel()
+                self._save_pending = loop.call_at(at, self.save)
 
     def save(self) -> None:
-        self._save_pending = False
+        if self._save_pending:
+            self._save_pending.cancel()
+        self._save_pending = None
         if self.path:
             write_atomic(self.path, json.dumps({"resourceVersion": self.rv,
                                                 "items": list(self.objects.values())}))

@@ -289,7 +289,7 @@ def test_logs_show_output_and_previous_after_restart(shared):
         assert p.returncode == 2 and "previous" in p.stderr, p
         os.kill(pid, signal.SIGKILL)
         pod = poll(lambda: (lambda p: p if p["status"]["containerStatuses"][0]["restartCount"] == 1
-                            and container_pid(p) != pid else None)(shared.api_pod(name)),
+                            and container_pid(p) not in (pid, 0) else None)(shared.api_pod(name)),
                    what="the container to restart")
         new_pid = container_pid(pod)
         poll(lambda: f"pid {new_pid}" in shared.ok("logs", name), what="the new container's output")
