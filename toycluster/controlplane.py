@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, workloads, zygote
+from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, runtime, workloads, zygote
 from .node_sync import PolicySync, ProxySync
 from .store import Store, now_rfc3339
 
@@ -57,9 +57,10 @@ class ControlPlane:
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
         self.proxy = ProxySync(self.cfg, self.store, kernel_thread)
         self.policy = PolicySync(self.cfg, self.store, kernel_thread)
-        forks = zygote.Zygote(self.cfg.name)
+        forks, sandboxes = zygote.Zygote(self.cfg.name), runtime.Runtime(self.cfg.name)
         forks.start()
-        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, kernel_thread, forks)
+        sandboxes.start()
+        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, sandboxes, forks)
                          for n in range(1, self.cfg.nodes + 1)]
         for k in self.kubelets:                # a restarted control plane adopts what is running
             for pod in self.store.list("Pod"):

@@ -1,6 +1,9 @@
 """kubelet (one per node): creates and deletes pods — network namespace, CNI, container processes — and
 reports their status; restarts crashed containers as the pod's restartPolicy says.
 
+The kernel work is the container runtime's (runtime.py, a process of its own, as containerd does it for a
+real kubelet): the kubelet asks for the pod's sandbox (network namespace, CNI ADD, /etc files) and gets
+the pod's IP back, then asks the fork server for each container.
 A container is a process forked by the fork server (zygote.py) and moved into the pod's namespaces
 (network, plus its own UTS namespace for the hostname and, for commands, a mount namespace for
 /etc/resolv.conf and /etc/hosts). Exits are noticed through a pidfd, which also works for processes
@@ -10,11 +13,11 @@ import asyncio
 import contextlib
 import copy
 import os
-import shutil
 import signal
+import sys
 import time
 
-from . import cni, kernel, prober, workloads
+from . import kernel, prober, runtime, workloads
 from .store import now_rfc3339
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -26,18 +29,6 @@ FIELD_REFS = {"metadata.name": "name", "metadata.namespace": "namespace", "statu
 def backoff(restarts: int) -> float:
     """Delay before restart N: at once the first time, then 10 s doubling up to 5 min, as upstream."""
     return 0 if restarts <= 1 else min(10 * 2 ** (restarts - 2), 300)
-
-
-def resolv_conf(namespace: str, dns_ip: str) -> str:
-    return (f"search {namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
-            f"nameserver {dns_ip}\noptions ndots:5\n")
-
-
-def hosts_file(ip: str, hostname: str, fqdn: str | None) -> str:
-    names = f"{fqdn}\t{hostname}" if fqdn else hostname
-    return ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
-            f"{ip}\t{names}\n")
 
 
 class Container:
@@ -59,10 +50,10 @@ class PodRuntime:
 
 
 class Kubelet:
-    def __init__(self, cfg, store, n: int, executor, zygote):
-        self.cfg, self.store, self.n, self.executor, self.zygote = cfg, store, n, executor, zygote
+    def __init__(self, cfg, store, n: int, runtime_, zygote):
+        self.cfg, self.store, self.n, self.runtime, self.zygote = cfg, store, n, runtime_, zygote
         self.node, self.node_ns, self.host_ip = f"node{n}", cfg.node_ns(n), cfg.node_ip(n)
-        self.ipam = cni.IPAM(f"{cfg.state_dir}/ipam/{self.node}", str(cfg.pod_subnet(n)))
+        self.ipam = {"ipam_dir": f"{cfg.state_dir}/ipam/{self.node}", "subnet": str(cfg.pod_subnet(n))}
         self.pods: dict[str, PodRuntime] = {}
         self.loop = asyncio.get_running_loop()
 
@@ -94,8 +85,9 @@ class Kubelet:
 
     async def _start(self, pod: dict, rt: PodRuntime, adopt: bool) -> None:
         old = {c["name"]: c for c in pod.get("status", {}).get("containerStatuses", [])}
-        try:     # netlink work runs on the kernel thread; processes are forked from this (main) thread
-            fresh = await self.loop.run_in_executor(self.executor, self._sandbox, pod, rt)
+        try:
+            sandbox = await self.runtime.request("sandbox", **self._sandbox_request(pod, rt))
+            rt.ip, fresh = sandbox["ip"], sandbox["fresh"]
             found = self._processes_of(rt) if adopt and not fresh else {}
             for c in rt.containers.values():
                 if rt.stopping:
@@ -143,41 +135,22 @@ class Kubelet:
         found[None] = others
         return found
 
-    def _sandbox(self, pod: dict, rt: PodRuntime) -> bool:
-        """The pod sandbox: network namespace, CNI ADD, /etc files, log folder. True if it was new."""
-        fresh = not kernel.netns_exists(rt.netns)
-        if fresh:
-            kernel.create_netns(rt.netns)
-        owner = f"{rt.namespace}/{rt.name}"
-        result = cni.add(self.node_ns, rt.netns, self.ipam, owner, self.cfg.gateway(self.n))
-        rt.ip = result["ips"][0]["address"].split("/")[0]
-        self._write_etc(pod, rt)
-        os.makedirs(self.log_dir(rt), exist_ok=True)
-        return fresh
-
-    def _remove_sandbox(self, rt: PodRuntime) -> None:
-        cni.delete(self.node_ns, rt.netns, self.ipam, f"{rt.namespace}/{rt.name}")
-        kernel.delete_netns(rt.netns)
-        shutil.rmtree(kernel.etc_dir(rt.netns), ignore_errors=True)
-        shutil.rmtree(self.log_dir(rt), ignore_errors=True)
+    def _sandbox_request(self, pod: dict, rt: PodRuntime) -> dict:
+        """What the runtime needs for RunPodSandbox and RemovePodSandbox: names, the node's IPAM, and the
+        /etc files' contents the kubelet decides (hostname, FQDN, DNS config)."""
+        spec = pod["spec"]
+        fqdn = f"{rt.hostname}.{spec['subdomain']}.{rt.namespace}.svc.cluster.local" if spec.get("subdomain") else None
+        dns = spec.get("dnsPolicy", "ClusterFirst") != "Default"       # Default: the node's own resolv.conf
+        return {"netns": rt.netns, "node_netns": self.node_ns, "owner": f"{rt.namespace}/{rt.name}",
+                "gateway": self.cfg.gateway(self.n), **self.ipam, "log_dir": self.log_dir(rt),
+                "hostname": rt.hostname, "fqdn": fqdn,
+                "resolv_conf": runtime.resolv_conf(rt.namespace, self.cfg.dns_ip()) if dns else None}
 
     def _alive_in(self, pid: int, netns: str) -> bool:
         try:
             return os.stat(f"/proc/{pid}/ns/net").st_ino == kernel.netns_inode(netns)
         except OSError:
             return False
-
-    def _write_etc(self, pod: dict, rt: PodRuntime) -> None:
-        spec, etc = pod["spec"], kernel.etc_dir(rt.netns)
-        os.makedirs(etc, exist_ok=True)
-        hostname = spec.get("hostname", rt.name)[:63]
-        fqdn = f"{hostname}.{spec['subdomain']}.{rt.namespace}.svc.cluster.local" if spec.get("subdomain") else None
-        files = [("hosts", hosts_file(rt.ip, hostname, fqdn)), ("hostname", hostname + "\n")]
-        if spec.get("dnsPolicy", "ClusterFirst") != "Default":    # Default: the node's own resolv.conf
-            files.append(("resolv.conf", resolv_conf(rt.namespace, self.cfg.dns_ip())))
-        for name, text in files:
-            with open(f"{etc}/{name}", "w") as f:
-                f.write(text)
 
     # -- containers: fork, move into the pod, become the workload --
     async def run(self, pod: dict, rt: PodRuntime, c: Container) -> None:
@@ -191,8 +164,8 @@ class Kubelet:
         log = f"{self.log_dir(rt)}/{c.name}.log"
         if os.path.exists(log) and c.restarts:
             os.replace(log, log + ".previous")        # what `logs --previous` shows
-        pid = await self.zygote.fork({"netns": rt.netns, "kind": kind, "what": what, "spec": c.spec, "info": info,
-                                      "env": env, "log": log})
+        pid = (await self.zygote.request("fork", netns=rt.netns, kind=kind, what=what, spec=c.spec, info=info,
+                                         env=env, log=log))["pid"]
         c.pid, c.started_at, c.waiting = pid, now_rfc3339(), None
         if rt.stopping:        # the pod was deleted while its container was being forked
             with contextlib.suppress(ProcessLookupError):
@@ -278,7 +251,10 @@ class Kubelet:
         for c in rt.containers.values():
             if c.pidfd is not None:
                 self._exited(rt, c)
-        await self.loop.run_in_executor(self.executor, self._remove_sandbox, rt)
+        try:
+            await self.runtime.request("remove", **self._sandbox_request(pod, rt))
+        except RuntimeError as e:
+            print(f"{rt.namespace}/{rt.name}: removing its sandbox: {e}", file=sys.stderr, flush=True)
         self.pods.pop(rt.uid, None)
         current = self.store.get("Pod", rt.namespace, rt.name)
         if current and current["metadata"]["uid"] == rt.uid:

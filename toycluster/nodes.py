@@ -266,8 +266,8 @@ def _kill_all(pids: list[int]) -> int:
 
 
 def control_plane_pids(name: str) -> list[int]:
-    """Processes whose command line says they are cluster NAME's control plane or its fork server."""
-    wants = [f"toycluster.{part}\0{name}\0".encode() for part in ("controlplane", "zygote")]
+    """Processes whose command line says they are cluster NAME's control plane, runtime or fork server."""
+    wants = [f"toycluster.{part}\0{name}\0".encode() for part in ("controlplane", "runtime", "zygote")]
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():

@@ -3,25 +3,21 @@
 A fresh interpreter per container costs ~20 MB and 0.1 s; a fork of the control plane copies the page
 tables of its large heap and, page by page, the heap itself. This process imports only what a container
 needs (the built-in workloads, asyncio), freezes its objects, and forks on request, so its children share
-its few pages. The kubelet writes one JSON request per line on its stdin and reads the children's pids back,
-in the same order, on its stdout; exit codes of its children come on a third pipe as "PID CODE" lines. It goes away when the
-control plane does (end of file on stdin); the containers stay.
+its few pages (it does nothing else: every page it wrote after a fork would be copied). The kubelet sends
+requests over jsonpipe and gets each child's pid back; exit codes of its children come on a third pipe as
+"PID CODE" lines. It goes away when the control plane does; the containers stay.
 """
-import asyncio
-import collections
 import contextlib
 import gc
-import json
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 
 import setproctitle
 
-from . import kernel, workloads
+from . import jsonpipe, kernel, workloads
 
 
 def start_container(req: dict) -> None:
@@ -53,6 +49,17 @@ def start_container(req: dict) -> None:
     os._exit(0)
 
 
+def fork(req: dict) -> dict:
+    """One request: fork a container; answer its pid."""
+    try:
+        pid = os.fork()
+    except OSError as e:
+        return {"error": f"fork for {req['netns']}: {e}"}
+    if pid == 0:
+        start_container(req)
+    return {"pid": pid}
+
+
 def main() -> None:
     exits = int(sys.argv[2])
 
@@ -68,61 +75,24 @@ def main() -> None:
 
     signal.signal(signal.SIGCHLD, reap)
     gc.freeze()
-    for line in sys.stdin:
-        req = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            start_container(req)
-        sys.stdout.write(f"{pid}\n")
-        sys.stdout.flush()
+    jsonpipe.serve(fork)
 
 
-class Zygote:
-    """The control plane's handle on its fork server. fork() returns at once with a future for the pid:
-    requests are written one after the other and the pids come back in the same order, so the event loop
-    goes on while the fork server forks."""
+class Zygote(jsonpipe.Client):
+    """The control plane's handle on its fork server: request("fork", ...) answers {"pid"}; exit codes of
+    the children it forked are read from a pipe of their own."""
+    module = "zygote"
 
     def __init__(self, cluster: str):
-        self.cluster, self.proc, self.codes = cluster, None, {}
-        self.exits_r = None
-        self.pending: collections.deque = collections.deque()     # futures waiting for a pid, in order
-        self.replies = b""
+        super().__init__(cluster)
+        self.codes, self.exits_r = {}, None
 
-    def start(self) -> None:
+    def start(self, extra_args=(), pass_fds=()) -> None:
         exits_r, exits_w = os.pipe()
-        self.proc = subprocess.Popen([sys.executable, "-P", "-m", "toycluster.zygote", self.cluster, str(exits_w)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(exits_w,),
-                                     text=True, bufsize=1)
+        super().start([str(exits_w)], (exits_w,))
         os.close(exits_w)
         os.set_blocking(exits_r, False)
         self.exits_r = os.fdopen(exits_r, "r")
-        asyncio.get_running_loop().add_reader(self.proc.stdout.fileno(), self._read_pids, self.proc)
-
-    def fork(self, req: dict) -> asyncio.Future:
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
-        fut = asyncio.get_running_loop().create_future()
-        self.pending.append(fut)
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        return fut
-
-    def _read_pids(self, proc) -> None:
-        data = os.read(proc.stdout.fileno(), 1 << 16)
-        if not data:        # the fork server is gone: what it did not answer fails, the next fork restarts it
-            asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
-            while self.pending:
-                self.pending.popleft().set_exception(RuntimeError("the container fork server exited"))
-            self.replies = b""
-            return
-        self.replies += data
-        while b"\n" in self.replies:
-            line, self.replies = self.replies.split(b"\n", 1)
-            fut = self.pending.popleft()
-            if line.strip().isdigit():
-                fut.set_result(int(line))
-            else:
-                fut.set_exception(RuntimeError(f"the container fork server did not answer ({line!r})"))
 
     def exit_code(self, pid: int, wait: float = 0.2) -> int | None:
         """PID's exit code if the fork server reaped it (waiting up to WAIT for its report), else None."""

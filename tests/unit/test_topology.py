@@ -1,7 +1,7 @@
 """Pure tests (no root) of the address plan, the rendered node topology and host-local IPAM."""
 import ipaddress
 
-from toycluster import cni, kubelet, nodes
+from toycluster import cni, kubelet, nodes, runtime
 
 
 def test_address_plan_matches_the_design():
@@ -71,9 +71,9 @@ def test_ipam_leases_on_disk_like_host_local(tmp_path):
 
 
 def test_kubelet_writes_resolv_conf_and_hosts_as_upstream():
-    assert kubelet.resolv_conf("shop", "10.96.0.10") == (
+    assert runtime.resolv_conf("shop", "10.96.0.10") == (
         "search shop.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n")
-    hosts = kubelet.hosts_file("10.244.1.5", "db-0", "db-0.db.shop.svc.cluster.local")
+    hosts = runtime.hosts_file("10.244.1.5", "db-0", "db-0.db.shop.svc.cluster.local")
     assert hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
     assert hosts.endswith("10.244.1.5\tdb-0.db.shop.svc.cluster.local\tdb-0\n")
     assert [kubelet.backoff(n) for n in (1, 2, 3, 4, 10)] == [0, 10, 20, 40, 300]

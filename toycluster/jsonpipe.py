@@ -1,0 +1,95 @@
+"""The kubelet's line to its container runtime (the CRI, here over pipes): one JSON request per line on the
+server's stdin, one JSON answer per line on its stdout, matched by id.
+
+Two servers speak it: the runtime (runtime.py: pod sandboxes) and the fork server (zygote.py: containers).
+Each is a child of the control plane that goes away when the control plane does (end of file on stdin).
+The client side never blocks the event loop: request() returns a future at once.
+"""
+import asyncio
+import json
+import os
+import select
+import subprocess
+import sys
+
+
+def serve(handle, first=lambda req: False) -> None:
+    """Answer requests until stdin closes: read what has come, then answer one, those FIRST picks before
+    the others. HANDLE(request) returns the answer (a dict) and must not raise."""
+    urgent, others, buf = [], [], b""
+    while True:
+        if select.select([0], [], [], 0 if urgent or others else None)[0]:
+            data = os.read(0, 1 << 16)
+            if not data:
+                return
+            *lines, buf = (buf + data).split(b"\n")
+            for line in lines:
+                req = json.loads(line)
+                (urgent if first(req) else others).append(req)
+        if urgent or others:
+            req = urgent.pop(0) if urgent else others.pop(0)
+            os.write(1, (json.dumps({**handle(req), "id": req["id"]}) + "\n").encode())
+
+
+class Client:
+    """The control plane's handle on one server, started on first use and again if it has gone."""
+    module = ""           # the server: python -m toycluster.<module> CLUSTER [extra arguments]
+
+    def __init__(self, cluster: str):
+        self.cluster, self.proc = cluster, None
+        self.pending: dict[int, asyncio.Future] = {}
+        self.next_id, self.replies, self.outbox = 0, b"", b""
+
+    def start(self, extra_args=(), pass_fds=()) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-P", "-m", f"toycluster.{self.module}", self.cluster,
+                                      *extra_args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     pass_fds=pass_fds, bufsize=0)
+        self.replies, self.outbox = b"", b""
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        asyncio.get_running_loop().add_reader(self.proc.stdout.fileno(), self._read_answers, self.proc)
+
+    def request(self, op: str, **fields) -> asyncio.Future:
+        """Send {"op": OP, ...FIELDS}; the future gets the answer, or a RuntimeError saying what failed."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.next_id += 1
+        fut = self.pending[self.next_id] = asyncio.get_running_loop().create_future()
+        waiting = bool(self.outbox)
+        self.outbox += (json.dumps({**fields, "op": op, "id": self.next_id}) + "\n").encode()
+        if not waiting:
+            self._write(self.proc)
+        return fut
+
+    def _write(self, proc) -> None:
+        """Write what the pipe takes; the rest when the server has read some (the loop never blocks)."""
+        try:
+            self.outbox = self.outbox[os.write(proc.stdin.fileno(), self.outbox):]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:
+            self.outbox = b""            # the server is gone: _read_answers fails what is pending
+        loop = asyncio.get_running_loop()
+        if self.outbox:
+            loop.add_writer(proc.stdin.fileno(), self._write, proc)
+        else:
+            loop.remove_writer(proc.stdin.fileno())
+
+    def _read_answers(self, proc) -> None:
+        data = os.read(proc.stdout.fileno(), 1 << 16)
+        if not data:        # the server is gone: what it did not answer fails, the next request restarts it
+            asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(RuntimeError(f"the {self.module} server of {self.cluster} exited"))
+            self.pending.clear()
+            return
+        *lines, self.replies = (self.replies + data).split(b"\n")
+        for line in lines:
+            answer = json.loads(line)
+            fut = self.pending.pop(answer.pop("id"), None)
+            if fut is None or fut.done():
+                continue
+            if "error" in answer:
+                fut.set_exception(RuntimeError(answer["error"]))
+            else:
+                fut.set_result(answer)
