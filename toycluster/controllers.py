@@ -41,7 +41,7 @@ def terminating(obj: dict) -> bool:
 class Controllers:
     def __init__(self, store, node_names: list[str]):
         self.store, self.node_names = store, node_names
-        self._owned, self._owned_rv = {}, None       # live pods by owner uid, and how many are ready, as of
+        self._owned, self._owned_rv = {}, -1         # live pods by owner uid, and how many are ready, as of
                                                      # the pods' version _owned_rv
 
     def reconcile(self) -> None:
@@ -115,8 +115,8 @@ class Controllers:
     def _index(self, owner: dict) -> tuple[list, int]:
         """OWNER's pods that are not being deleted, and how many of them are ready (from an index by owner,
         rebuilt when a pod changed)."""
-        if self._owned_rv != self.store.kind_rv.get("Pod"):
-            self._owned, self._owned_rv = {}, self.store.kind_rv.get("Pod")
+        if self._owned_rv != self.store.kind_rv.get("Pod", 0):
+            self._owned, self._owned_rv = {}, self.store.kind_rv.get("Pod", 0)
             for p in self.store.list("Pod"):
                 if not terminating(p):
                     for ref in p["metadata"].get("ownerReferences", []):
@@ -180,6 +180,8 @@ class Controllers:
             p.setdefault("status", {}).update(phase="Pending", conditions=[
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_rfc3339()}])
             self.store.put(p)
+        if pending:    # bindings are on disk before a kubelet acts on them (etcd acknowledges a Binding first),
+            self.store.save()          # so a restarted control plane finds each pod where its processes are
 
     # -- helpers --
     def _mark_deleted(self, pod: dict) -> None:

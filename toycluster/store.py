@@ -13,14 +13,20 @@ import uuid
 from .nodes import write_atomic
 
 CLUSTER_SCOPED = {"Namespace", "Node"}
-SAVE_DELAY = 0.2      # seconds: objects made or deleted are written together (a restarted control plane also
-STATUS_SAVE_DELAY = 1.0   # looks at the kernel); changes to existing objects (statuses, mostly) wait longer
+SAVE_DELAY = 0.2      # seconds: changes are written together (a restarted control plane also looks at the kernel);
+STATUS_SAVE_DELAY = 1.0   # changes to an object's status alone wait longer
 
 
 def key_of(obj: dict) -> tuple[str, str, str]:
     meta = obj["metadata"]
     ns = "" if obj["kind"] in CLUSTER_SCOPED else meta.get("namespace", "default")
     return obj["kind"], ns, meta["name"]
+
+
+def _but_status(obj: dict) -> tuple:
+    """What a change to OBJ's status leaves as it was."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return meta, {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
 def now_rfc3339(t: float | None = None) -> str:
@@ -83,7 +89,7 @@ class Store:
         if old is None:
             self._sorted.pop(key[0], None)
         self.objects[key] = self.by_kind.setdefault(key[0], {})[key] = obj
-        self._record("MODIFIED" if old else "ADDED", obj)
+        self._record("MODIFIED" if old else "ADDED", obj, status_only=old is not None and _but_status(old) == _but_status(obj))
         return obj
 
     def delete(self, kind: str, namespace: str, name: str) -> dict | None:
@@ -115,7 +121,7 @@ class Store:
         except asyncio.TimeoutError:
             pass
 
-    def _record(self, kind: str, obj: dict) -> None:
+    def _record(self, kind: str, obj: dict, status_only: bool = False) -> None:
         self.kind_rv[obj["kind"]] = self.rv
         self.log.append((self.rv, kind, copy.deepcopy(obj)))
         waiting = []
@@ -130,7 +136,7 @@ class Store:
             self.on_change()
         if self.path:
             loop = asyncio.get_running_loop()
-            at = loop.time() + (STATUS_SAVE_DELAY if kind == "MODIFIED" else SAVE_DELAY)
+            at = loop.time() + (STATUS_SAVE_DELAY if status_only else SAVE_DELAY)
             if self._save_pending is None or at < self._save_pending.when():
                 if self._save_pending:
                     self._save_pending.cancel()

@@ -174,3 +174,17 @@ def test_watch_sends_only_the_kinds_asked_for_and_says_when_its_log_moved_on(cp)
     assert answer["complete"] is False and answer["events"] == []
     _, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(store.rv - 1)}, None))
     assert answer["complete"] and [e["object"]["metadata"]["name"] for e in answer["events"]] == ["other"]
+
+
+def test_a_restarted_controller_manager_counts_the_pods_it_finds(cp):
+    import copy
+    store, api, ctl = cp
+    api.apply([deployment("web", replicas=3)])
+    settle(ctl)
+    names = sorted(p["metadata"]["name"] for p in store.list("Pod"))
+    loaded = Store(None)                       # what a restarted control plane reads back from disk
+    for obj in store.objects.values():
+        loaded.insert(copy.deepcopy(obj))
+    settle(controllers.Controllers(loaded, ["node1", "node2"]))
+    assert sorted(p["metadata"]["name"] for p in loaded.list("Pod")) == names
+    assert not any(p["metadata"].get("deletionTimestamp") for p in loaded.list("Pod"))
