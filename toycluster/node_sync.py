@@ -9,7 +9,7 @@ import asyncio
 import sys
 import time
 
-from . import conntrack, kernel, kube_proxy, network_policy
+from . import conntrack, kernel, kube_proxy, kube_proxy_cache, network_policy
 
 RESYNC_SECONDS = 10.0
 
@@ -42,6 +42,7 @@ class NodeSync:
                     self.seen = seen
                     if full:
                         self.last_full = time.monotonic()
+                        self.forget()
                     t0 = time.perf_counter()
                     states = self.render(inputs)
                     self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
@@ -74,6 +75,9 @@ class NodeSync:
                 done[n] = (e, (time.perf_counter() - t) * 1e3)
         return done
 
+    def forget(self) -> None:             # a full resync: drop what render() keeps between syncs
+        pass
+
     def extra(self, n: int, inputs):      # work to do in the node beside the rules (none by default)
         return None
 
@@ -83,12 +87,19 @@ class NodeSync:
 
 class ProxySync(NodeSync):
     """kube-proxy on every node: Services and EndpointSlices → nat and filter rules, and stale UDP flows
-    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack)."""
+    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  Each node's rules are
+    rendered through its kube_proxy_cache.NodeRender: only changed Services are rendered again, except
+    at a full resync, which renders everything."""
     label = "kube-proxy"
 
     def __init__(self, cfg, store, executor):
         super().__init__(cfg, store, executor)
         self.udp = {n: {} for n in self.previous}     # UDP endpoints last applied, per node
+        self.forget()
+
+    def forget(self) -> None:
+        self.renders = {n: kube_proxy_cache.NodeRender(node_name=f"node{n}", node_ip=self.cfg.node_ip(n),
+                                                       cluster_cidr=self.cfg.pod_cidr) for n in self.previous}
 
     def inputs(self):
         services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
@@ -99,8 +110,7 @@ class ProxySync(NodeSync):
                 for o in inputs[0] + inputs[1]]
 
     def render(self, inputs) -> dict:
-        return {n: kube_proxy.render(inputs[0], inputs[1], node_name=f"node{n}", node_ip=self.cfg.node_ip(n),
-                                     cluster_cidr=self.cfg.pod_cidr) for n in self.previous}
+        return {n: self.renders[n].render(inputs[0], inputs[1]) for n in self.previous}
 
     def extra(self, n: int, inputs):
         return conntrack.stale_flows(self.udp[n], inputs[2])
