@@ -1,8 +1,11 @@
 """Apply rendered iptables tables with python-iptables (legacy x_tables): one libiptc commit per table.
 
-``apply(state, previous)`` works on the network namespace of the calling thread.  python-iptables keeps
-one ``Table`` object per table name for the whole process; ``refresh()`` re-opens its libiptc handle, so
-it is called first, in the namespace the caller has switched to.
+``apply(state, previous)`` works on the network namespace of the calling thread, through libiptc handles
+of its own: python-iptables' ``Table(name)`` is one object per table name for the whole process, so each
+sync opens a private ``Table`` instead (see ``_open``), in the namespace the caller has switched to, and
+frees it after the commit.  So threads may apply at the same time in different namespaces (kube-proxy's
+nodes are synced in parallel); python-iptables' calls into libiptc release the GIL.  Two writers of the
+same namespace's table must not run at once (the control plane runs them one after the other).
 
 Speed: python-iptables builds a rule by parsing every option through the xtables extension and then,
 in ``Rule.final_check()``, prints each match back through a pipe and parses it again (about 0.5 ms a
@@ -29,7 +32,7 @@ import time
 
 from .kube_proxy import BUILTINS, SERVICE_CHAIN_PREFIXES
 
-__all__ = ["apply", "ApplyError", "LAST_SYNC", "LOCK", "rule_blob"]
+__all__ = ["apply", "ApplyError", "LAST_SYNC", "LOCK", "last_sync", "rule_blob"]
 
 _ENTRY_SIZE = 112          # sizeof(struct ipt_entry) on Linux: ipt_ip (84) + 28
 _HDR = 32                  # xt_entry_match / xt_entry_target header: u16 size, name[29], u8 revision
@@ -40,11 +43,13 @@ _STANDARD = {"", "ACCEPT", "DROP", "RETURN", "QUEUE"}
 _MODULE_TARGETS = {"DNAT", "SNAT", "MARK", "MASQUERADE", "REJECT", "LOG", "CT", "CONNMARK"}
 
 
-# Timings and counts of the last apply(), per table (for logs and the benchmark).
+# Timings and counts of the last apply() to finish in any thread, per table (for logs and the
+# benchmark); last_sync() gives the calling thread's.
 LAST_SYNC: dict[str, dict] = {}
-# python-iptables has one Table object (one libiptc handle) per table name for the whole process, and a
-# handle belongs to the namespace it was opened in: every user of python-iptables in the process must
-# hold this lock from refresh() to commit() (apply() does).
+_local = threading.local()
+# Held for what is not thread-safe: python-iptables' extension parsers (xtables keeps global state) and
+# libiptc's create-chain call (TC_CREATE_CHAIN keeps the new chain in a static variable).  A process
+# forked while another thread holds it must replace it (cloud_lb does).
 LOCK = threading.RLock()
 
 
@@ -84,6 +89,11 @@ def _extension(kind: str, name: str, opts: tuple, proto: str) -> tuple[bytes, in
     hit = _ext_cache.get(key)
     if hit is not None:
         return hit
+    with LOCK:
+        return _parse_extension(key, kind, name, opts, proto)
+
+
+def _parse_extension(key, kind, name, opts, proto):
     from iptc.ip4tc import Match, Rule, Target
     rule = Rule()
     if proto:
@@ -239,10 +249,11 @@ def _head(name: bytes, revision: int) -> bytes:
     return name + b"/" + bytes([revision]) + b":"
 
 
-def _kernel_key(table, entry) -> bytes:
-    """Comparison key of a rule read back through libiptc (same shape as rule_blob's key)."""
-    raw = ct.string_at(ct.addressof(entry), entry.next_offset)
-    toff = entry.target_offset
+def _kernel_key(lib, handle, entry: int) -> bytes:
+    """Comparison key of a rule read back through libiptc (same shape as rule_blob's key); ENTRY is the
+    address of its struct ipt_entry (target_offset and next_offset at bytes 88 and 90)."""
+    toff, size = struct.unpack("<HH", ct.string_at(entry + 88, 4))
+    raw = ct.string_at(entry, size)
     key, off = [raw[:84]], _ENTRY_SIZE
     while off < toff:
         size = struct.unpack_from("<H", raw, off)[0]
@@ -252,7 +263,7 @@ def _kernel_key(table, entry) -> bytes:
         off += size
     tname = raw[toff + 2:toff + 31].split(b"\0", 1)[0]
     if tname in (b"", b"standard"):
-        key.append(b"J" + (table.get_target(entry) or b""))
+        key.append(b"J" + (lib.iptc_get_target(entry, handle) or b""))
     else:
         user = _usersize.get(("t", tname, raw[toff + 31]), len(raw) - toff)
         key.append(b"T" + _head(tname, raw[toff + 31]) + raw[toff + _HDR:toff + user])
@@ -260,11 +271,37 @@ def _kernel_key(table, entry) -> bytes:
 
 
 def _read_chain(table, chain: str) -> list[bytes]:
-    keys, entry = [], table.first_rule(chain)
+    lib, handle = _quick(), ct.cast(table._handle, ct.c_void_p)
+    keys, entry = [], lib.iptc_first_rule(chain.encode(), handle)
     while entry:
-        keys.append(_kernel_key(table, entry))
-        entry = table.next_rule(entry)
+        keys.append(_kernel_key(lib, handle, entry))
+        entry = lib.iptc_next_rule(entry, handle)
     return keys
+
+
+_pylib = None
+
+
+def _quick():
+    """libiptc's in-memory readers through ctypes.PyDLL, which keeps the GIL during the call.
+    python-iptables' own calls (CDLL) release it and take it back each time: for thousands of calls of
+    a microsecond that costs more than the calls, and while another thread runs Python (another node's
+    apply) each call can wait for that thread's switch interval (5 ms).  Table reads and commits stay
+    on python-iptables' calls, which let the other nodes' threads run."""
+    global _pylib
+    if _pylib is None:
+        from iptc import ip4tc
+        lib = ct.PyDLL(ip4tc._libiptc._name)
+        sig = {"iptc_first_chain": (ct.c_char_p, [ct.c_void_p]),
+               "iptc_next_chain": (ct.c_char_p, [ct.c_void_p]),
+               "iptc_first_rule": (ct.c_void_p, [ct.c_char_p, ct.c_void_p]),
+               "iptc_next_rule": (ct.c_void_p, [ct.c_void_p, ct.c_void_p]),
+               "iptc_get_target": (ct.c_char_p, [ct.c_void_p, ct.c_void_p])}
+        for name, (restype, argtypes) in sig.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
+        _pylib = lib
+    return _pylib
 
 
 def _call(what: str, tname: str, chain: str | None, fn, *args):
@@ -294,8 +331,8 @@ def _chain_blobs(tname, chain, rules, desired, existing):
 
 
 def _chain_names(table) -> set[str]:
-    # table.chains would make a Chain object per chain (20 ms for 4,000 chains)
-    names, lib, handle = set(), table._iptc, table._handle
+    """The table's chain names (table.chains would make a Chain object per chain: 20 ms for 4,000)."""
+    names, lib, handle = set(), _quick(), ct.cast(table._handle, ct.c_void_p)
     name = lib.iptc_first_chain(handle)
     while name:
         names.add(name.decode())
@@ -303,34 +340,34 @@ def _chain_names(table) -> set[str]:
     return names
 
 
+def _open(tname: str):
+    """A python-iptables Table of our own, opened (iptc_init) in the calling thread's namespace, with
+    autocommit off: not the process-wide object ``iptc.Table(tname)`` returns, so that threads working
+    in different namespaces never share a handle.  close() frees it; nothing uncommitted is written."""
+    import iptc
+    table = object.__new__(iptc.Table)
+    table._init(tname, False)
+    return table
+
+
 def _apply_table(tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
                  pin_first=False) -> dict:
-    """Sync one table in one libiptc commit.  python-iptables' Table object is shared by the whole
-    process: autocommit is off while we work and put back afterwards; if we fail, the handle's
-    uncommitted changes are thrown away first so that nobody else's refresh() commits them."""
-    import iptc
+    """Sync one table in one libiptc commit through a handle of our own; if we fail, the handle is
+    freed uncommitted, so nothing is written."""
     if tname not in BUILTINS:
         raise ApplyError(f"{tname} table: not one kube-proxy writes (only {', '.join(BUILTINS)})")
-    table = iptc.Table(tname)
-    autocommit, table.autocommit = table.autocommit, False
-    committed = False
+    started = time.perf_counter()
+    table = _call("open", tname, None, _open, tname)
     try:
         result = _sync_table(table, tname, desired, prev, owned, pin_first)
-        committed = True
-        return result
     finally:
-        if not committed:
-            try:
-                table.refresh()  # drop what we did (autocommit is off, so nothing is written)
-            except Exception:  # noqa: BLE001 - keep the original error
-                pass
-        table.autocommit = autocommit
+        table.close()
+    result["refresh_ms"] = (result.pop("opened") - started) * 1e3     # the re-read of the table (iptc_init)
+    return result
 
 
 def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
                 pin_first=False) -> dict:
-    started = time.perf_counter()
-    _call("open", tname, None, table.refresh)
     opened = time.perf_counter()
     builtins = set(BUILTINS[tname])
     existing = _chain_names(table)
@@ -351,7 +388,8 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVI
 
     for chain in desired:
         if chain not in builtins and chain not in existing:
-            _call("create chain", tname, chain, table.create_chain, chain)
+            with LOCK:
+                _call("create chain", tname, chain, table.create_chain, chain)
     for chain in changed:
         if chain in existing:
             _call("flush", tname, chain, table.flush_entries, chain)
@@ -371,7 +409,7 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVI
     written = time.perf_counter()
     _call("commit", tname, None, table.commit)
     done = time.perf_counter()
-    return {"read": prev is None, "refresh_ms": (opened - started) * 1e3,
+    return {"read": prev is None, "opened": opened,
             "write_ms": (written - opened) * 1e3, "commit_ms": (done - written) * 1e3,
             "chains_rewritten": len(changed), "chains_deleted": len(stale)}
 
@@ -415,14 +453,23 @@ def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = 
     With ``previous`` only the chains whose rules differ from it are rewritten; without it the tables
     are read and compared rule by rule (so a flushed or edited table is restored).  If the kernel turns
     out not to match ``previous`` (a chain vanished), the table is read and the sync is redone.
+    Timings: ``last_sync()`` in the same thread, or ``LAST_SYNC``.
     """
-    with LOCK:
-        return _apply(state, previous, owned_prefixes, pin_first)
+    global LAST_SYNC
+    _local.last = sync = {}
+    try:
+        return _apply(state, previous, owned_prefixes, pin_first, sync)
+    finally:
+        LAST_SYNC = sync
 
 
-def _apply(state: dict, previous: dict | None, owned=SERVICE_CHAIN_PREFIXES, pin_first=False) -> dict:
+def last_sync() -> dict[str, dict]:
+    """Timings and counts of the calling thread's last apply(), per table."""
+    return getattr(_local, "last", {})
+
+
+def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict) -> dict:
     done = {}
-    LAST_SYNC.clear()
     for tname, chains in state.items():  # refuse a bad rule before any table is committed
         for chain, rules in chains.items():
             if previous is None or (previous.get(tname) or {}).get(chain) != rules:
@@ -435,10 +482,10 @@ def _apply(state: dict, previous: dict | None, owned=SERVICE_CHAIN_PREFIXES, pin
                  sorted(t for t in state if t not in ("filter", "nat")):
         prev = previous.get(tname) if previous is not None else None
         try:
-            LAST_SYNC[tname] = _apply_table(tname, state[tname], prev, owned, pin_first)
+            sync[tname] = _apply_table(tname, state[tname], prev, owned, pin_first)
         except ApplyError:
             if prev is None:
                 raise
-            LAST_SYNC[tname] = _apply_table(tname, state[tname], None, owned, pin_first)
+            sync[tname] = _apply_table(tname, state[tname], None, owned, pin_first)
         done[tname] = dict(state[tname])  # the rule lists are shared with `state`: do not mutate them
     return done

@@ -1,15 +1,17 @@
 """kube-proxy's and the network policy agent's sync loops: node rules rendered as data, applied per node.
 
 Both follow kube-proxy's loop: when their inputs change, render every node's rules and apply those that
-changed inside the node's namespace (on the control plane's kernel thread, one node after the other, so
-a busy event loop cannot hold up the second node); every RESYNC_SECONDS re-read the kernel as well, so a
-flushed table comes back (upstream: --iptables-sync-period, 30 s by default).
+changed inside the node's namespace, every node at once as each node's own agent would (``apply_nodes``:
+one job on the control plane's kernel thread, which applies the first node itself and the others on
+helper threads, so a busy event loop cannot hold up any node); every RESYNC_SECONDS re-read the kernel as
+well, so a flushed table comes back (upstream: --iptables-sync-period, 30 s by default).
 """
 import asyncio
+import concurrent.futures
 import sys
 import time
 
-from . import conntrack, kernel, kube_proxy, kube_proxy_cache, network_policy
+from . import conntrack, iptables_apply, kernel, kube_proxy, kube_proxy_cache, network_policy
 
 RESYNC_SECONDS = 10.0
 
@@ -23,6 +25,8 @@ class NodeSync:
         self.previous = {n: None for n in range(1, cfg.nodes + 1)}
         self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
         self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
+        self.helpers = concurrent.futures.ThreadPoolExecutor(max(1, cfg.nodes - 1),
+                                                             thread_name_prefix=f"{self.label}-node")
 
     def kick(self) -> None:
         if self.busy:
@@ -51,7 +55,7 @@ class NodeSync:
                     jobs = [job for job in jobs if job[2] != job[1] or job[3]]
                     if jobs:
                         done = await asyncio.get_running_loop().run_in_executor(self.executor, self._apply_all, jobs)
-                        for n, (result, ms) in done.items():
+                        for n, (result, ms, _) in done.items():
                             self.timings["apply_ms"][f"node{n}"] = ms
                             if isinstance(result, Exception):
                                 self.previous[n], self.seen = None, None     # retried at the next reconcile
@@ -65,15 +69,7 @@ class NodeSync:
             self.busy = False
 
     def _apply_all(self, jobs) -> dict:
-        done = {}
-        for n, state, previous, extra in jobs:
-            t = time.perf_counter()
-            try:
-                with kernel.in_netns(self.cfg.node_ns(n)):
-                    done[n] = (self.apply(state, previous, extra), (time.perf_counter() - t) * 1e3)
-            except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
-                done[n] = (e, (time.perf_counter() - t) * 1e3)
-        return done
+        return apply_nodes([(n, self.cfg.node_ns(n), *job) for n, *job in jobs], self.apply, self.helpers)
 
     def forget(self) -> None:             # a full resync: drop what render() keeps between syncs
         pass
@@ -83,6 +79,29 @@ class NodeSync:
 
     def applied(self, n: int, inputs) -> None:
         pass
+
+
+def apply_nodes(jobs, apply, helpers) -> dict:
+    """Run ``apply(state, previous, extra)`` inside each node's namespace for JOBS [(n, netns, state,
+    previous, extra)], all nodes at once: the first on the calling thread, the others on HELPERS' threads
+    (iptables_apply opens a libiptc handle per call, and its table reads and commits release the GIL).
+    Returns {n: (result or the exception raised, milliseconds, iptables_apply.last_sync())}."""
+    futures = [(job[0], helpers.submit(_apply_node, job, apply)) for job in jobs[1:]]
+    done = {jobs[0][0]: _apply_node(jobs[0], apply)} if jobs else {}
+    for n, future in futures:
+        done[n] = future.result()
+    return done
+
+
+def _apply_node(job, apply):
+    n, netns, state, previous, extra = job
+    t = time.perf_counter()
+    try:
+        with kernel.in_netns(netns):
+            result = apply(state, previous, extra)
+    except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
+        result = e
+    return result, (time.perf_counter() - t) * 1e3, iptables_apply.last_sync()
 
 
 class ProxySync(NodeSync):
