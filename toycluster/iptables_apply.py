@@ -23,7 +23,7 @@ from . import iptables_blobs
 from .iptables_blobs import MODULE_TARGETS, STANDARD_TARGETS, ApplyError, chain_names, read_chain, rule_blob
 from .kube_proxy import BUILTINS, SERVICE_CHAIN_PREFIXES
 
-__all__ = ["apply", "ApplyError", "LAST_SYNC", "last_sync", "rule_blob"]
+__all__ = ["apply", "ApplyError", "LAST_SYNC", "close_tables", "last_sync", "open_tables", "rule_blob"]
 
 # Timings and counts of the last apply() to finish in any thread, per table (for logs and the
 # benchmark); last_sync() gives the calling thread's.
@@ -67,25 +67,49 @@ def _open(tname: str):
     return table
 
 
+def open_tables(tables) -> dict:
+    """TABLES read now (opened) in the calling thread's namespace, for an apply() there a moment later
+    (``opened=``): kube-proxy reads its nat table while it renders.  Only for a table nobody else
+    writes in between: the commit writes back what was read plus our changes, and the kernel refuses
+    it (then apply reads again) only if the table's rule count changed meanwhile."""
+    opened = {}
+    try:
+        for tname in tables:
+            opened[tname] = _call("open", tname, None, _open, tname)
+    except BaseException:
+        close_tables(opened)
+        raise
+    return opened
+
+
+def close_tables(opened: dict | None) -> None:
+    """Free the handles of open_tables() (those apply() used are already freed; freeing twice is safe)."""
+    for table in (opened or {}).values():
+        table.close()
+
+
 def _apply_table(tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
-                 pin_first=False) -> dict:
-    """Sync one table in one libiptc commit through a handle of our own; if we fail, the handle is
-    freed uncommitted, so nothing is written."""
+                 pin_first=False, table=None) -> dict:
+    """Sync one table in one libiptc commit through a handle of our own (TABLE if already opened); if we
+    fail, the handle is freed uncommitted, so nothing is written."""
     if tname not in BUILTINS:
         raise ApplyError(f"{tname} table: not one kube-proxy writes (only {', '.join(BUILTINS)})")
     started = time.perf_counter()
-    table = _call("open", tname, None, _open, tname)
+    early = table is not None
+    if not early:
+        table = _call("open", tname, None, _open, tname)
     try:
         result = _sync_table(table, tname, desired, prev, owned, pin_first)
     finally:
         table.close()
-    result["refresh_ms"] = (result.pop("opened") - started) * 1e3     # the re-read of the table (iptc_init)
+    result["refresh_ms"] = (result.pop("begun") - started) * 1e3     # the re-read of the table (iptc_init)
+    result["read_early"] = early                                     # by open_tables(): not in refresh_ms
     return result
 
 
 def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
                 pin_first=False) -> dict:
-    opened = time.perf_counter()
+    begun = time.perf_counter()
     builtins = set(BUILTINS[tname])
     existing = chain_names(table)
     if prev is not None and (desired.keys() & prev.keys()) - builtins - existing:
@@ -124,8 +148,8 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVI
     written = time.perf_counter()
     _call("commit", tname, None, table.commit)
     done = time.perf_counter()
-    return {"read": prev is None, "opened": opened,
-            "write_ms": (written - opened) * 1e3, "commit_ms": (done - written) * 1e3,
+    return {"read": prev is None, "begun": begun,
+            "write_ms": (written - begun) * 1e3, "commit_ms": (done - written) * 1e3,
             "chains_rewritten": len(changed), "chains_deleted": len(stale)}
 
 
@@ -164,7 +188,7 @@ def _delete_num(table, chain, pos):
 
 
 def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = SERVICE_CHAIN_PREFIXES,
-          pin_first: bool = False) -> dict:
+          pin_first: bool = False, opened: dict | None = None) -> dict:
     """Make the current namespace's tables hold ``state``; return it (the ``previous`` of next time).
 
     ``owned_prefixes``: chains with these prefixes that ``state`` lacks are the caller's stale chains and
@@ -175,13 +199,15 @@ def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = 
     With ``previous`` only the chains whose rules differ from it are rewritten; without it the tables
     are read and compared rule by rule (so a flushed or edited table is restored).  If the kernel turns
     out not to match ``previous`` (a chain vanished), the table is read and the sync is redone.
-    Timings: ``last_sync()`` in the same thread, or ``LAST_SYNC``.
+    ``opened``: tables read a moment ago by open_tables() in this namespace, used instead of reading
+    them again, and freed (used or not).  Timings: ``last_sync()`` in the same thread, or ``LAST_SYNC``.
     """
     global LAST_SYNC
     _local.last = sync = {}
     try:
-        return _apply(state, previous, owned_prefixes, pin_first, sync)
+        return _apply(state, previous, owned_prefixes, pin_first, sync, dict(opened or {}))
     finally:
+        close_tables(opened)
         LAST_SYNC = sync
 
 
@@ -190,7 +216,7 @@ def last_sync() -> dict[str, dict]:
     return getattr(_local, "last", {})
 
 
-def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict) -> dict:
+def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict, opened: dict) -> dict:
     done = {}
     for tname, chains in state.items():  # refuse a bad rule before any table is committed
         for chain in (chains if previous is None else _differ(previous.get(tname) or {}, chains)):
@@ -202,11 +228,12 @@ def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict) -> 
     for tname in [t for t in ("filter", "nat") if t in state] + \
                  sorted(t for t in state if t not in ("filter", "nat")):
         prev = previous.get(tname) if previous is not None else None
+        early = opened.pop(tname, None)
         try:
-            sync[tname] = _apply_table(tname, state[tname], prev, owned, pin_first)
+            sync[tname] = _apply_table(tname, state[tname], prev, owned, pin_first, early)
         except ApplyError:
-            if prev is None:
+            if prev is None and early is None:
                 raise
-            sync[tname] = _apply_table(tname, state[tname], None, owned, pin_first)
+            sync[tname] = _apply_table(tname, state[tname], None, owned, pin_first)   # read it now
         done[tname] = dict(state[tname])  # the rule lists are shared with `state`: do not mutate them
     return done

@@ -225,12 +225,17 @@ def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
     helpers = concurrent.futures.ThreadPoolExecutor(2)
     states = [world(), world(with_web=False), world(web_unready=("10.244.2.7",))]
     prev = [None] * 3
+    write = lambda state, previous, _extra, opened: apply(state, previous, opened)  # noqa: E731
     try:
-        for rnd in range(4):                    # the states rotate: chains come and go in every namespace
+        for rnd in range(6):                    # the states rotate: chains come and go in every namespace
             st = [states[(k + rnd) % 3] for k in range(3)]
+            reading = {}                        # every other round, nat is read beforehand (as kube-proxy does)
+            if rnd % 2:
+                reading = node_sync.open_tables([(k, names[k]) for k in range(3)], ("nat",), helpers, helpers)
             done = node_sync.apply_nodes([(k, names[k], st[k], prev[k], None) for k in range(3)],
-                                         lambda state, previous, _: apply(state, previous), helpers)
+                                         write, helpers, reading)
             assert all(not isinstance(done[k][0], Exception) for k in range(3)), done
+            assert all(done[k][2]["nat"]["read_early"] == bool(rnd % 2) for k in range(3))
             prev = [done[k][0] for k in range(3)]
             for k in range(3):
                 assert saved(names[k], "nat") == expected(st[k], "nat"), f"round {rnd}, namespace {k}"
@@ -238,11 +243,28 @@ def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
         bad = {t: dict(c) for t, c in states[0].items()}
         bad["nat"]["KUBE-MARK-MASQ"] = [["-m", "comment", "--comment", "x", "-j", "KUBE-NOWHERE"]]
         done = node_sync.apply_nodes([(0, names[0], bad, None, None), (1, names[1], states[0], prev[1], None)],
-                                     lambda state, previous, _: apply(state, previous), helpers)
+                                     write, helpers)
         assert isinstance(done[0][0], iptables_apply.ApplyError)
         assert saved(names[1], "nat") == expected(states[0], "nat")
     finally:
         helpers.shutdown()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_a_table_read_early_and_changed_meanwhile_is_read_again(netns, trusted):
+    """open_tables() reads nat before apply() writes it; a rule added in between makes the kernel refuse
+    the commit (the rule count changed), so apply reads the table again: the rule stays, ours are right."""
+    ns, st, st2 = netns(), world(), world(web_unready=("10.244.2.7",))
+    with inside(ns):
+        prev = apply(st)
+        opened = iptables_apply.open_tables(("nat",))
+    sh("iptables-legacy", "-t", "nat", "-A", "OUTPUT", "-d", "10.9.9.9", "-j", "ACCEPT", ns=ns)
+    with inside(ns):
+        apply(st2, prev if trusted else None, opened=opened)
+        assert iptables_apply.LAST_SYNC["nat"]["read"] and not iptables_apply.LAST_SYNC["nat"]["read_early"]
+    theirs = "-A OUTPUT -d 10.9.9.9/32 -j ACCEPT\n"
+    assert theirs in saved(ns, "nat")
+    assert saved(ns, "nat").replace(theirs, "") == expected(st2, "nat")
 
 
 def test_errors_name_the_table_and_chain_and_change_nothing(netns):
