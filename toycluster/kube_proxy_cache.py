@@ -1,5 +1,5 @@
-"""kube-proxy's change tracking: one node's rendered rules kept per Service, so that a sync re-renders
-only the Services whose object or EndpointSlices changed.
+"""kube-proxy's change tracking: every node's rendered rules kept per Service, so that a sync renders
+again only the Services whose object or EndpointSlices changed.
 
 Upstream's proxier keeps a ServiceChangeTracker and an EndpointsChangeTracker and, in a partial sync,
 writes only the chains of the Services that changed.  Here the trackers are a cache keyed by resource
@@ -7,9 +7,14 @@ versions: a Service's pieces (``kube_proxy.port_piece``, one per service port) a
 Service's ``resourceVersion`` and the names and ``resourceVersion``s of the EndpointSlices labelled
 with its name are the same as when they were rendered.  The top-level chains (KUBE-SERVICES,
 KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES...) are assembled from the pieces at every sync by
-``kube_proxy.assemble``, as ``kube_proxy.render`` does, so ``NodeRender(...).render(services, slices)``
-always equals ``kube_proxy.render(services, slices, ...)``.  An object without a resourceVersion (made by
-hand, not read from the API) is never cached: its Service is rendered every time.
+``kube_proxy.assemble``, as ``kube_proxy.render`` does, so ``ClusterRender(...).render(services,
+slices)[node]`` always equals ``kube_proxy.render(services, slices, node_name=node, ...)``.  An object
+without a resourceVersion (made by hand, not read from the API) is never cached: its Service is
+rendered every time.
+
+One cache serves every node: a Service is rendered for each node, and when its pieces come out the same
+on every node (no Local traffic policy, no load balancer source ranges) they are kept once; when every
+Service's are, the nodes share one assembled state (the same dict), rendered once per sync.
 
 The rule lists of unchanged Services are the same list objects from one sync to the next, which is also
 what makes ``iptables_apply``'s comparison with the previous state cheap.  Nobody may change them.
@@ -19,17 +24,19 @@ from __future__ import annotations
 from . import kube_proxy
 
 
-class NodeRender:
-    """The rendered rules of one node's kube-proxy, with its per-Service cache."""
+class ClusterRender:
+    """The rendered rules of every node's kube-proxy, with the per-Service cache."""
 
-    def __init__(self, *, node_name: str, node_ip: str, cluster_cidr: str):
-        self.node_name, self.node_ip = node_name, node_ip
+    def __init__(self, nodes: dict[str, str], *, cluster_cidr: str):
+        self.nodes = dict(nodes)                 # node name -> node IP
         self.cidr = kube_proxy._cidr(cluster_cidr)
-        self.pieces: dict[tuple, tuple] = {}     # (namespace, name) -> (key, [(sort key, piece)])
+        # (namespace, name) -> (key, the pieces of every node or None, {node: its pieces} or None);
+        # pieces are [(port sort key, kube_proxy.port_piece)]
+        self.pieces: dict[tuple, tuple] = {}
         self.rendered = 0                        # Services rendered by the last render() (not reused)
 
-    def render(self, services: list[dict], slices: list[dict]) -> dict:
-        """kube_proxy.render(services, slices, node_name=..., node_ip=..., cluster_cidr=...)."""
+    def render(self, services: list[dict], slices: list[dict]) -> dict[str, dict]:
+        """{node: kube_proxy.render(services, slices, node_name=node, node_ip=..., cluster_cidr=...)}."""
         by_service: dict[tuple, list] = {}
         for sl in slices:
             meta = sl.get("metadata") or {}
@@ -37,31 +44,48 @@ class NodeRender:
             if svc:
                 by_service.setdefault((meta.get("namespace") or "default", svc), []).append(sl)
         kept: dict[tuple, tuple] = {}
-        ports: list[tuple] = []
+        common: list[tuple] = []
+        own: dict[str, list] = {node: [] for node in self.nodes}
         self.rendered = 0
-        for svc in services:
+        for i, svc in enumerate(services):
             meta = svc.get("metadata") or {}
             ident = (meta.get("namespace") or "default", meta.get("name"))
-            own = by_service.get(ident, [])
-            key = _key(svc, own)
-            hit = self.pieces.get(ident)
-            if key is not None and hit is not None and hit[0] == key:
-                entry = hit
-            else:
-                entry = (key, self._render_service(svc, own))
+            slices_of = by_service.get(ident, [])
+            key = _key(svc, slices_of)
+            entry = self.pieces.get(ident)
+            if key is None or entry is None or entry[0] != key:
+                entry = self._render_service(svc, slices_of, key)
                 self.rendered += 1
             if key is not None:
                 kept[ident] = entry
-            ports += entry[1]
+            if entry[1] is not None:
+                common += [(sort, i, piece) for sort, piece in entry[1]]
+            else:
+                for node, pieces in entry[2].items():
+                    own[node] += [(sort, i, piece) for sort, piece in pieces]
         self.pieces = kept                       # Services gone from the inputs leave the cache
-        ports.sort(key=lambda p: p[0])          # stable: as kube_proxy._service_ports orders them
-        return kube_proxy.assemble([piece for _, piece in ports])
+        if not any(own.values()):
+            state = _assemble(common)
+            return {node: state for node in self.nodes}
+        return {node: _assemble(common + own[node]) for node in self.nodes}
 
-    def _render_service(self, svc: dict, slices: list[dict]) -> list[tuple]:
-        endpoints = kube_proxy._endpoints_by_port(slices, self.node_name)
-        return [(kube_proxy.port_sort_key(sp),
-                 kube_proxy.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, self.node_ip))
-                for sp in kube_proxy._service_ports([svc])]
+    def _render_service(self, svc: dict, slices: list[dict], key) -> tuple:
+        ports = kube_proxy._service_ports([svc])
+        per_node = {}
+        for node, node_ip in self.nodes.items():
+            endpoints = kube_proxy._endpoints_by_port(slices, node)
+            per_node[node] = [(kube_proxy.port_sort_key(sp),
+                               kube_proxy.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, node_ip))
+                              for sp in ports]
+        first = next(iter(per_node.values()), [])
+        if all(pieces == first for pieces in per_node.values()):
+            return key, first, None
+        return key, None, per_node
+
+
+def _assemble(ports: list[tuple]) -> dict:
+    ports.sort(key=lambda p: (p[0], p[1]))   # by port name, then input order: as kube_proxy.render
+    return kube_proxy.assemble([piece for _, _, piece in ports])
 
 
 def _key(svc: dict, slices: list[dict]) -> tuple | None:

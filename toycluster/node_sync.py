@@ -158,8 +158,8 @@ def _apply_node(job, apply, reading):
 
 class ProxySync(NodeSync):
     """kube-proxy on every node: Services and EndpointSlices → nat and filter rules, and stale UDP flows
-    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  Each node's rules are
-    rendered through its kube_proxy_cache.NodeRender: only changed Services are rendered again, except
+    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  The nodes' rules are
+    rendered through a kube_proxy_cache.ClusterRender: only changed Services are rendered again, except
     at a full resync, which renders everything."""
     label = "kube-proxy"
     prefetch = ("nat",)     # in a node's namespace only kube-proxy writes the nat table (filter is shared)
@@ -170,8 +170,8 @@ class ProxySync(NodeSync):
         self.forget()
 
     def forget(self) -> None:
-        self.renders = {n: kube_proxy_cache.NodeRender(node_name=f"node{n}", node_ip=self.cfg.node_ip(n),
-                                                       cluster_cidr=self.cfg.pod_cidr) for n in self.previous}
+        self.renders = kube_proxy_cache.ClusterRender({f"node{n}": self.cfg.node_ip(n) for n in self.previous},
+                                                      cluster_cidr=self.cfg.pod_cidr)
 
     def inputs(self):
         services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
@@ -182,7 +182,8 @@ class ProxySync(NodeSync):
                 for o in inputs[0] + inputs[1]]
 
     def render(self, inputs) -> dict:
-        return {n: self.renders[n].render(inputs[0], inputs[1]) for n in self.previous}
+        states = self.renders.render(inputs[0], inputs[1])
+        return {n: states[f"node{n}"] for n in self.previous}
 
     def extra(self, n: int, inputs):
         return conntrack.stale_flows(self.udp[n], inputs[2])
