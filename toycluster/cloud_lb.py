@@ -273,11 +273,8 @@ class Balancer:
 
 def run_lb(cfg) -> "NoReturn":
     """The balancer process (forked into <cluster>.lb by the control plane): never returns."""
-    import threading
-    from . import iptables_apply
     from .apiclient import socket_path
     from .informer import Informer
-    iptables_apply.LOCK = threading.Lock()                    # a copy of the parent's lock may be held
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 

@@ -5,6 +5,7 @@ Started by `toycluster up` as `python -m toycluster.controlplane NAME`. It serve
 """
 import asyncio
 import concurrent.futures
+import gc
 import os
 import platform
 import signal
@@ -76,6 +77,11 @@ class ControlPlane:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set_result, None)
         self.reconcile()
+        # What start-up made (modules, the loaded store) is never scanned by the collector again: a full
+        # collection walks only what came later, so its pause stays short (one landing inside a
+        # kube-proxy sync delays the rules on every node).
+        gc.collect()
+        gc.freeze()
         print(f"control plane of cluster {self.cfg.name} serving on {sock}", flush=True)
         while not stop.done():
             await asyncio.wait([stop], timeout=RESYNC_SECONDS)

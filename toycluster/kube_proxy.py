@@ -178,7 +178,7 @@ def _service_ports(services):
                 "affinity_timeout": int(timeout) if affinity else 0,
                 "svc": "KUBE-SVC-" + h, "svl": "KUBE-SVL-" + h, "ext": "KUBE-EXT-" + h, "fw": "KUBE-FW-" + h,
             })
-    out.sort(key=lambda p: (p["name"], p["proto"]))
+    out.sort(key=port_sort_key)
     return out
 
 
@@ -214,9 +214,32 @@ def render(services: list[dict], slices: list[dict], *, node_name: str, node_ip:
     """Desired state of this node's kube-proxy rules: {"nat": {chain: [rule]}, "filter": {...}}.
 
     Each rule is a list of argv tokens without "-A CHAIN".  Built-in chains hold only our jump rules.
-    Dicts keep chain order: built-ins, then top-level chains, then per-service chains.
+    Dicts keep chain order: built-ins, then top-level chains, then per-service chains.  Rendered as one
+    piece per service port (``port_piece``), then put together (``assemble``); ``kube_proxy_cache``
+    keeps the pieces of unchanged Services between syncs and calls the same two functions.
     """
     cidr = _cidr(cluster_cidr)
+    endpoints = _endpoints_by_port(slices, node_name)
+    return assemble([port_piece(sp, endpoints.get(sp["key"], []), cidr, node_ip)
+                     for sp in _service_ports(services)])
+
+
+def port_sort_key(sp) -> tuple:
+    """The order of service ports in the top-level chains (upstream sorts by servicePortName)."""
+    return sp["name"], sp["proto"]
+
+
+def port_piece(sp, eps, cidr, node_ip) -> tuple[list, dict]:
+    """One service port's rules: ([(table, top-level chain, [rule])...], {service chain: [rule]})."""
+    tops = {"filter": {c: [] for c in _FILTER_TOP}, "nat": {c: [] for c in _NAT_TOP}}
+    chains: dict[str, list] = {}
+    _render_port(sp, eps, cidr, node_ip, tops["filter"], tops["nat"], chains)
+    return [(t, c, rules) for t, top in tops.items() for c, rules in top.items() if rules], chains
+
+
+def assemble(pieces) -> dict:
+    """The whole state from the service ports' pieces, in port order (see ``port_sort_key``).  The
+    per-service rule lists are shared with the pieces, not copied: nobody may change them in place."""
     state = {t: {c: [] for c in BUILTINS[t]} for t in ("filter", "nat")}
     filt, nat = state["filter"], state["nat"]
     for table, src, extra, comment, target in _JUMPS:
@@ -240,10 +263,11 @@ def render(services: list[dict], slices: list[dict], *, node_name: str, node_ip:
                                  + ["-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT",
                                     "-j", "DROP"])
 
-    endpoints = _endpoints_by_port(slices, node_name)
     service_chains: dict[str, list] = {}
-    for sp in _service_ports(services):
-        _render_port(sp, endpoints.get(sp["key"], []), cidr, node_ip, filt, nat, service_chains)
+    for tops, chains in pieces:
+        for table, chain, rules in tops:
+            state[table][chain] += rules
+        service_chains.update(chains)
 
     nat["KUBE-SERVICES"].append(
         _comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
@@ -457,10 +481,10 @@ def to_iptables_save(state: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply(state: dict, previous: dict | None = None) -> dict:
+def apply(state: dict, previous: dict | None = None, opened: dict | None = None) -> dict:
     """Write ``state`` into the current network namespace's legacy tables; see iptables_apply.apply."""
     from . import iptables_apply
-    return iptables_apply.apply(state, previous)
+    return iptables_apply.apply(state, previous, opened=opened)
 
 
 def trace(state: dict, *, src: str, dst: str, dport: int, proto: str = "tcp",

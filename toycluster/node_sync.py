@@ -1,28 +1,37 @@
 """kube-proxy's and the network policy agent's sync loops: node rules rendered as data, applied per node.
 
 Both follow kube-proxy's loop: when their inputs change, render every node's rules and apply those that
-changed inside the node's namespace (on the control plane's kernel thread, one node after the other, so
-a busy event loop cannot hold up the second node); every RESYNC_SECONDS re-read the kernel as well, so a
-flushed table comes back (upstream: --iptables-sync-period, 30 s by default).
+changed inside the node's namespace, every node at once as each node's own agent would (``apply_nodes``:
+one job on the control plane's kernel thread, which applies the first node itself and the others on
+helper threads, so a busy event loop cannot hold up any node); every RESYNC_SECONDS re-read the kernel as
+well, so a flushed table comes back (upstream: --iptables-sync-period, 30 s by default).  kube-proxy
+starts reading each node's nat table (``open_tables``) before it renders, so the kernel's copy of the
+table overlaps the render.
 """
 import asyncio
+import concurrent.futures
 import sys
+import threading
 import time
 
-from . import conntrack, kernel, kube_proxy, network_policy
+from . import conntrack, iptables_apply, kernel, kube_proxy, kube_proxy_cache, network_policy
 
 RESYNC_SECONDS = 10.0
+ENTER_WAIT = 0.005    # seconds open_tables waits for its readers to start (the kernel thread may be busy)
 
 
 class NodeSync:
     """The loop; a subclass says what it reads (inputs), how it renders and how it applies."""
     label = "node agent"
+    prefetch: tuple = ()          # tables read in every node while the rules render (see open_tables)
 
     def __init__(self, cfg, store, executor):
         self.cfg, self.store, self.executor = cfg, store, executor
         self.previous = {n: None for n in range(1, cfg.nodes + 1)}
         self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
         self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
+        self.helpers = concurrent.futures.ThreadPoolExecutor(max(1, cfg.nodes - 1),
+                                                             thread_name_prefix=f"{self.label}-node")
 
     def kick(self) -> None:
         if self.busy:
@@ -42,37 +51,42 @@ class NodeSync:
                     self.seen = seen
                     if full:
                         self.last_full = time.monotonic()
-                    t0 = time.perf_counter()
-                    states = self.render(inputs)
-                    self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
-                    jobs = [(n, states[n], None if full else self.previous[n], self.extra(n, inputs))
-                            for n in self.previous]
-                    jobs = [job for job in jobs if job[2] != job[1] or job[3]]
-                    if jobs:
-                        done = await asyncio.get_running_loop().run_in_executor(self.executor, self._apply_all, jobs)
-                        for n, (result, ms) in done.items():
-                            self.timings["apply_ms"][f"node{n}"] = ms
-                            if isinstance(result, Exception):
-                                self.previous[n], self.seen = None, None     # retried at the next reconcile
-                                print(f"{self.label} on node{n}: {result}", file=sys.stderr, flush=True)
-                            else:
-                                self.previous[n] = result
-                                self.applied(n, inputs)
+                        self.forget()
+                    await self._sync_nodes(inputs, full)
                 if not self.again:
                     return
         finally:
             self.busy = False
 
-    def _apply_all(self, jobs) -> dict:
-        done = {}
-        for n, state, previous, extra in jobs:
-            t = time.perf_counter()
-            try:
-                with kernel.in_netns(self.cfg.node_ns(n)):
-                    done[n] = (self.apply(state, previous, extra), (time.perf_counter() - t) * 1e3)
-            except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
-                done[n] = (e, (time.perf_counter() - t) * 1e3)
-        return done
+    async def _sync_nodes(self, inputs, full: bool) -> None:
+        nodes = [(n, self.cfg.node_ns(n)) for n in self.previous]
+        opening = open_tables(nodes, self.prefetch, self.executor, self.helpers)
+        try:
+            t0 = time.perf_counter()
+            states = self.render(inputs)
+            self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
+            jobs = [(n, netns, states[n], None if full else self.previous[n], self.extra(n, inputs))
+                    for n, netns in nodes]
+            jobs = [job for job in jobs if job[3] != job[2] or job[4]]
+            if not jobs:
+                return
+            done = await asyncio.get_running_loop().run_in_executor(
+                self.executor, apply_nodes, jobs, self.apply, self.helpers,
+                {job[0]: opening.pop(job[0]) for job in jobs if job[0] in opening})
+        finally:
+            for future in opening.values():         # read for nodes that turned out to need nothing
+                future.add_done_callback(_close_opened)
+        for n, (result, ms, _) in done.items():
+            self.timings["apply_ms"][f"node{n}"] = ms
+            if isinstance(result, Exception):
+                self.previous[n], self.seen = None, None     # retried at the next reconcile
+                print(f"{self.label} on node{n}: {result}", file=sys.stderr, flush=True)
+            else:
+                self.previous[n] = result
+                self.applied(n, inputs)
+
+    def forget(self) -> None:             # a full resync: drop what render() keeps between syncs
+        pass
 
     def extra(self, n: int, inputs):      # work to do in the node beside the rules (none by default)
         return None
@@ -81,14 +95,83 @@ class NodeSync:
         pass
 
 
+def open_tables(nodes, tables, first, helpers) -> dict:
+    """Start reading TABLES (iptables_apply.open_tables) inside each node's namespace for NODES [(n,
+    netns)], the first node on executor FIRST, the others on HELPERS, so that the kernel copies each
+    node's table out while the rules are rendered; apply_nodes then writes into what was read.
+    Returns {n: future of {table: handle}} ({} without tables) once each reader is inside libiptc (or
+    after ENTER_WAIT): a reader that still needed the GIL would wait for the render to end (the
+    interpreter hands the GIL to a waiting thread only every switch interval, 5 ms)."""
+    if not tables:
+        return {}
+    started = {n: threading.Event() for n, _ in nodes}
+    opening = {n: (first if k == 0 else helpers).submit(_open_node, netns, tables, started[n])
+               for k, (n, netns) in enumerate(nodes)}
+    deadline = time.monotonic() + ENTER_WAIT
+    for event in started.values():
+        event.wait(max(0.0, deadline - time.monotonic()))
+    return opening
+
+
+def _open_node(netns, tables, started):
+    with kernel.in_netns(netns):
+        started.set()
+        return iptables_apply.open_tables(tables)
+
+
+def _close_opened(future) -> None:
+    if not future.exception():
+        iptables_apply.close_tables(future.result())
+
+
+def apply_nodes(jobs, apply, helpers, opening=None) -> dict:
+    """Run ``apply(state, previous, extra, opened)`` inside each node's namespace for JOBS [(n, netns,
+    state, previous, extra)], all nodes at once: the first on the calling thread, the others on HELPERS'
+    threads (iptables_apply opens a libiptc handle per call, and its table reads and commits release
+    the GIL).  ``opened`` is what open_tables read for the node (from OPENING), or None.
+    Returns {n: (result or the exception raised, milliseconds, iptables_apply.last_sync())}."""
+    opening = opening or {}
+    futures = [(job[0], helpers.submit(_apply_node, job, apply, opening.get(job[0]))) for job in jobs[1:]]
+    done = {jobs[0][0]: _apply_node(jobs[0], apply, opening.get(jobs[0][0]))} if jobs else {}
+    for n, future in futures:
+        done[n] = future.result()
+    return done
+
+
+def _apply_node(job, apply, reading):
+    n, netns, state, previous, extra = job
+    t = time.perf_counter()
+    opened = None
+    try:
+        opened = reading.result() if reading is not None else None
+    except Exception:  # noqa: BLE001 - not read beforehand: apply reads the table itself
+        pass
+    try:
+        with kernel.in_netns(netns):
+            result = apply(state, previous, extra, opened)
+    except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
+        result = e
+    finally:
+        iptables_apply.close_tables(opened)
+    return result, (time.perf_counter() - t) * 1e3, iptables_apply.last_sync()
+
+
 class ProxySync(NodeSync):
     """kube-proxy on every node: Services and EndpointSlices → nat and filter rules, and stale UDP flows
-    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack)."""
+    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  The nodes' rules are
+    rendered through a kube_proxy_cache.ClusterRender: only changed Services are rendered again, except
+    at a full resync, which renders everything."""
     label = "kube-proxy"
+    prefetch = ("nat",)     # in a node's namespace only kube-proxy writes the nat table (filter is shared)
 
     def __init__(self, cfg, store, executor):
         super().__init__(cfg, store, executor)
         self.udp = {n: {} for n in self.previous}     # UDP endpoints last applied, per node
+        self.forget()
+
+    def forget(self) -> None:
+        self.renders = kube_proxy_cache.ClusterRender({f"node{n}": self.cfg.node_ip(n) for n in self.previous},
+                                                      cluster_cidr=self.cfg.pod_cidr)
 
     def inputs(self):
         services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
@@ -99,8 +182,8 @@ class ProxySync(NodeSync):
                 for o in inputs[0] + inputs[1]]
 
     def render(self, inputs) -> dict:
-        return {n: kube_proxy.render(inputs[0], inputs[1], node_name=f"node{n}", node_ip=self.cfg.node_ip(n),
-                                     cluster_cidr=self.cfg.pod_cidr) for n in self.previous}
+        states = self.renders.render(inputs[0], inputs[1])
+        return {n: states[f"node{n}"] for n in self.previous}
 
     def extra(self, n: int, inputs):
         return conntrack.stale_flows(self.udp[n], inputs[2])
@@ -109,8 +192,8 @@ class ProxySync(NodeSync):
         self.udp[n] = inputs[2]
 
     @staticmethod
-    def apply(state, previous, stale_flows):
-        applied = kube_proxy.apply(state, previous)
+    def apply(state, previous, stale_flows, opened=None):
+        applied = kube_proxy.apply(state, previous, opened)
         conntrack.delete(stale_flows)
         return applied
 
@@ -131,5 +214,5 @@ class PolicySync(NodeSync):
         return {n: states[f"node{n}"] for n in self.previous}
 
     @staticmethod
-    def apply(state, previous, _extra):
+    def apply(state, previous, _extra, _opened=None):
         return network_policy.apply(state, previous)

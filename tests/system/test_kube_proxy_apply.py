@@ -1,6 +1,7 @@
 """kube-proxy's apply() against the real kernel (root): rules written with python-iptables into network
 namespaces made here (never the root namespace), read back with iptables-legacy-save, and traffic through
 them.  Every namespace made here is deleted afterwards, pass or fail."""
+import concurrent.futures
 import contextlib
 import ctypes
 import itertools
@@ -205,7 +206,7 @@ def test_each_namespace_gets_its_own_rules_and_the_root_namespace_none(netns):
     with inside(a):
         prev_a = apply(st_a)
     with inside(b):
-        prev_b = apply(st_b)  # python-iptables' cached Table must be re-opened here, not write into `a`
+        prev_b = apply(st_b)  # each apply opens its own libiptc handle here: nothing is written into `a`
     with inside(a):
         apply(st_a, prev_a)
     with inside(b):
@@ -214,6 +215,56 @@ def test_each_namespace_gets_its_own_rules_and_the_root_namespace_none(netns):
     root_after = subprocess.run(["iptables-legacy-save"], capture_output=True, text=True).stdout
     strip = lambda t: re.sub(r"^#.*\n|\[\d+:\d+\]", "", t, flags=re.M)  # noqa: E731
     assert strip(root_after) == strip(root_before)
+
+
+def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
+    """node_sync.apply_nodes applies every node at once (threads, one libiptc handle each): each namespace
+    ends with exactly its own state, round after round, and one node's error leaves the others applied."""
+    from toycluster import node_sync
+    names = [netns() for _ in range(3)]
+    helpers = concurrent.futures.ThreadPoolExecutor(2)
+    states = [world(), world(with_web=False), world(web_unready=("10.244.2.7",))]
+    prev = [None] * 3
+    write = lambda state, previous, _extra, opened: apply(state, previous, opened)  # noqa: E731
+    try:
+        for rnd in range(6):                    # the states rotate: chains come and go in every namespace
+            st = [states[(k + rnd) % 3] for k in range(3)]
+            reading = {}                        # every other round, nat is read beforehand (as kube-proxy does)
+            if rnd % 2:
+                reading = node_sync.open_tables([(k, names[k]) for k in range(3)], ("nat",), helpers, helpers)
+            done = node_sync.apply_nodes([(k, names[k], st[k], prev[k], None) for k in range(3)],
+                                         write, helpers, reading)
+            assert all(not isinstance(done[k][0], Exception) for k in range(3)), done
+            assert all(done[k][2]["nat"]["read_early"] == bool(rnd % 2) for k in range(3))
+            prev = [done[k][0] for k in range(3)]
+            for k in range(3):
+                assert saved(names[k], "nat") == expected(st[k], "nat"), f"round {rnd}, namespace {k}"
+                assert saved(names[k], "filter") == expected(st[k], "filter"), f"round {rnd}, namespace {k}"
+        bad = {t: dict(c) for t, c in states[0].items()}
+        bad["nat"]["KUBE-MARK-MASQ"] = [["-m", "comment", "--comment", "x", "-j", "KUBE-NOWHERE"]]
+        done = node_sync.apply_nodes([(0, names[0], bad, None, None), (1, names[1], states[0], prev[1], None)],
+                                     write, helpers)
+        assert isinstance(done[0][0], iptables_apply.ApplyError)
+        assert saved(names[1], "nat") == expected(states[0], "nat")
+    finally:
+        helpers.shutdown()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_a_table_read_early_and_changed_meanwhile_is_read_again(netns, trusted):
+    """open_tables() reads nat before apply() writes it; a rule added in between makes the kernel refuse
+    the commit (the rule count changed), so apply reads the table again: the rule stays, ours are right."""
+    ns, st, st2 = netns(), world(), world(web_unready=("10.244.2.7",))
+    with inside(ns):
+        prev = apply(st)
+        opened = iptables_apply.open_tables(("nat",))
+    sh("iptables-legacy", "-t", "nat", "-A", "OUTPUT", "-d", "10.9.9.9", "-j", "ACCEPT", ns=ns)
+    with inside(ns):
+        apply(st2, prev if trusted else None, opened=opened)
+        assert iptables_apply.LAST_SYNC["nat"]["read"] and not iptables_apply.LAST_SYNC["nat"]["read_early"]
+    theirs = "-A OUTPUT -d 10.9.9.9/32 -j ACCEPT\n"
+    assert theirs in saved(ns, "nat")
+    assert saved(ns, "nat").replace(theirs, "") == expected(st2, "nat")
 
 
 def test_errors_name_the_table_and_chain_and_change_nothing(netns):
