@@ -13,9 +13,16 @@ import subprocess
 import sys
 
 
+SERVER_NICE = -10    # the servers are pod start-up's serial stages: on a busy machine they get the CPU before
+                     # the containers just made (a real node reserves CPU for containerd and the kubelet the
+                     # same way). 200 pods were Running in 1.5 s instead of 2.5-2.9 s with the runtime at -10,
+                     # its wait for a CPU cut from 0.8-1.0 s to 0.4 s. Containers get the usual priority back.
+
+
 def serve(handle, first=lambda req: False) -> None:
     """Answer requests until stdin closes: read what has come, then answer one, those FIRST picks before
     the others. HANDLE(request) returns the answer (a dict) and must not raise."""
+    os.setpriority(os.PRIO_PROCESS, 0, SERVER_NICE)
     urgent, others, buf = [], [], b""
     while True:
         if select.select([0], [], [], 0 if urgent or others else None)[0]:
