@@ -40,8 +40,8 @@ def node_object(cfg, n: int) -> dict:
 
 
 class ControlPlane:
-    def __init__(self, cfg):
-        self.cfg = cfg
+    def __init__(self, cfg, sandboxes: runtime.Runtime):
+        self.cfg, self.sandboxes = cfg, sandboxes
         self.store = Store(f"{cfg.state_dir}/state.json")
         self.api = apiserver.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         self.controllers = controllers.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
@@ -58,10 +58,9 @@ class ControlPlane:
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
         self.proxy = ProxySync(self.cfg, self.store, kernel_thread)
         self.policy = PolicySync(self.cfg, self.store, kernel_thread)
-        forks, sandboxes = zygote.Zygote(self.cfg.name), runtime.Runtime(self.cfg.name)
+        forks = zygote.Zygote(self.cfg.name)
         forks.start()
-        sandboxes.start()
-        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, sandboxes, forks)
+        self.kubelets = [kubelet.Kubelet(self.cfg, self.store, n, self.sandboxes, forks)
                          for n in range(1, self.cfg.nodes + 1)]
         for k in self.kubelets:                # a restarted control plane adopts what is running
             for pod in self.store.list("Pod"):
@@ -113,7 +112,9 @@ class ControlPlane:
 def main() -> None:
     cfg = nodes.ClusterConfig.load(sys.argv[1])
     objects.IMAGE_CHECK = workloads.check_image
-    asyncio.run(ControlPlane(cfg).run())
+    sandboxes = runtime.Runtime(cfg.name)
+    sandboxes.fork()                   # first: no thread, event loop or loaded store to carry into the fork
+    asyncio.run(ControlPlane(cfg, sandboxes).run())
 
 
 if __name__ == "__main__":

@@ -39,56 +39,87 @@ def serve(handle, first=lambda req: False) -> None:
 
 
 class Client:
-    """The control plane's handle on one server, started on first use and again if it has gone."""
+    """The control plane's handle on one server: started on first use (or forked, see attach) and again if
+    it has gone."""
     module = ""           # the server: python -m toycluster.<module> CLUSTER [extra arguments]
 
     def __init__(self, cluster: str):
-        self.cluster, self.proc = cluster, None
+        self.cluster, self.pid, self.fds = cluster, None, None    # fds: (to the server, from the server)
         self.pending: dict[int, asyncio.Future] = {}
-        self.next_id, self.replies, self.outbox = 0, b"", b""
+        self.next_id, self.replies, self.outbox, self.reading = 0, b"", b"", False
 
     def start(self, extra_args=(), pass_fds=()) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-P", "-m", f"toycluster.{self.module}", self.cluster,
-                                      *extra_args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     pass_fds=pass_fds, bufsize=0)
-        self.replies, self.outbox = b"", b""
-        os.set_blocking(self.proc.stdin.fileno(), False)
-        asyncio.get_running_loop().add_reader(self.proc.stdout.fileno(), self._read_answers, self.proc)
+        """A fresh interpreter running the server's module."""
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-P", "-m", f"toycluster.{self.module}", self.cluster,
+                                 *extra_args], stdin=to_r, stdout=from_w, pass_fds=pass_fds)
+        os.close(to_r)
+        os.close(from_w)
+        self.attach(proc.pid, to_w, from_r)
+
+    def attach(self, pid: int, to_server: int, from_server: int) -> None:
+        """Talk to server PID (a child of this process) over these two pipe ends."""
+        self.pid, self.fds = pid, (to_server, from_server)
+        self.replies, self.outbox, self.reading = b"", b"", False
+        os.set_blocking(to_server, False)
+
+    def alive(self) -> bool:
+        try:
+            return self.pid is not None and os.waitpid(self.pid, os.WNOHANG)[0] == 0
+        except ChildProcessError:
+            return False
 
     def request(self, op: str, **fields) -> asyncio.Future:
         """Send {"op": OP, ...FIELDS}; the future gets the answer, or a RuntimeError saying what failed."""
-        if self.proc is None or self.proc.poll() is not None:
+        if not self.alive():
+            if self.fds:
+                self._gone(self.fds)
             self.start()
+        loop = asyncio.get_running_loop()
+        if not self.reading:
+            loop.add_reader(self.fds[1], self._read_answers, self.fds)
+            self.reading = True
         self.next_id += 1
-        fut = self.pending[self.next_id] = asyncio.get_running_loop().create_future()
+        fut = self.pending[self.next_id] = loop.create_future()
         waiting = bool(self.outbox)
         self.outbox += (json.dumps({**fields, "op": op, "id": self.next_id}) + "\n").encode()
         if not waiting:
-            self._write(self.proc)
+            self._write(self.fds)
         return fut
 
-    def _write(self, proc) -> None:
+    def _write(self, fds) -> None:
         """Write what the pipe takes; the rest when the server has read some (the loop never blocks)."""
         try:
-            self.outbox = self.outbox[os.write(proc.stdin.fileno(), self.outbox):]
+            self.outbox = self.outbox[os.write(fds[0], self.outbox):]
         except BlockingIOError:
             pass
         except BrokenPipeError:
             self.outbox = b""            # the server is gone: _read_answers fails what is pending
         loop = asyncio.get_running_loop()
         if self.outbox:
-            loop.add_writer(proc.stdin.fileno(), self._write, proc)
+            loop.add_writer(fds[0], self._write, fds)
         else:
-            loop.remove_writer(proc.stdin.fileno())
+            loop.remove_writer(fds[0])
 
-    def _read_answers(self, proc) -> None:
-        data = os.read(proc.stdout.fileno(), 1 << 16)
-        if not data:        # the server is gone: what it did not answer fails, the next request restarts it
-            asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(RuntimeError(f"the {self.module} server of {self.cluster} exited"))
-            self.pending.clear()
+    def _gone(self, fds) -> None:
+        """The server has gone: what it did not answer fails; the next request starts another."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(fds[1])
+        loop.remove_writer(fds[0])
+        for fd in fds:
+            os.close(fd)
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError(f"the {self.module} server of {self.cluster} exited"))
+        self.pending.clear()
+        if self.fds is fds:
+            self.fds, self.reading = None, False
+
+    def _read_answers(self, fds) -> None:
+        data = os.read(fds[1], 1 << 16)
+        if not data:
+            self._gone(fds)
             return
         *lines, self.replies = (self.replies + data).split(b"\n")
         for line in lines:

@@ -1,5 +1,6 @@
 """Container runtime (containerd's side of the CRI): pod sandboxes — the network namespace, CNI ADD and DEL,
-the pod's /etc files — made in a process of their own (`python -m toycluster.runtime CLUSTER`).
+the pod's /etc files — made in a process of their own ("toycluster runtime CLUSTER", forked by the control
+plane as it starts; `python -m toycluster.runtime CLUSTER` if it has to be started again).
 
 As with containerd, the kubelet asks and the runtime does the kernel work: RunPodSandbox creates the pod's
 network namespace, calls the CNI plugin (cni.py, whose host-local IPAM keeps its leases on disk) and writes
@@ -8,8 +9,11 @@ RemovePodSandbox calls CNI DEL and deletes the namespace. Requests come over jso
 own this work neither waits for the control plane's interpreter lock nor makes it wait, and the fork
 server (zygote.py), which forks the containers, stays small.
 """
+import gc
 import os
 import shutil
+
+import setproctitle
 
 from . import cni, jsonpipe, kernel
 
@@ -77,6 +81,27 @@ class Runtime(jsonpipe.Client):
     """The control plane's handle on its runtime: request("sandbox", ...) answers {"ip", "fresh"};
     request("remove", ...) answers {}."""
     module = "runtime"
+
+    def fork(self) -> None:
+        """Start the runtime as a fork of the calling process, the control plane before its event loop and
+        threads exist: it shares the interpreter's and pyroute2's pages rather than loading its own (about
+        20 MB less in all, and no second start-up of ~0.2 s while `up` waits)."""
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(to_r, 0)
+                os.dup2(from_w, 1)
+                os.closerange(3, 1 << 16)       # 2 stays: the control plane's log
+                setproctitle.setproctitle(f"toycluster runtime {self.cluster}")
+                gc.freeze()                     # the collector never walks (and so never copies) those pages
+                jsonpipe.serve(handle)
+            finally:
+                os._exit(0)
+        os.close(to_r)
+        os.close(from_w)
+        self.attach(pid, to_w, from_r)
 
 
 if __name__ == "__main__":
