@@ -111,14 +111,6 @@ def _iproute(node_netns: str):
     return _iproutes[node_netns]
 
 
-def forget_node(node_netns: str) -> None:
-    _bridges.pop(node_netns, None)
-    for handles in (_sockets, _iproutes):
-        sock = handles.pop(node_netns, None)
-        if sock:
-            sock.close()
-
-
 def add(node_netns: str, pod_netns: str, ipam: IPAM, owner: str, gateway: str) -> dict:
     """CNI ADD: plumb POD_NETNS into the node's cni0. Safe to repeat. Returns the CNI result.
     Three netlink batches (see rtnl.py): the veth, made on cni0 and up, its peer eth0 put straight into

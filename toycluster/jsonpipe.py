@@ -6,6 +6,7 @@ Each is a child of the control plane that goes away when the control plane does 
 The client side never blocks the event loop: request() returns a future at once.
 """
 import asyncio
+import collections
 import json
 import os
 import select
@@ -19,22 +20,20 @@ SERVER_NICE = -10    # the servers are pod start-up's serial stages: on a busy m
                      # its wait for a CPU cut from 0.8-1.0 s to 0.4 s. Containers get the usual priority back.
 
 
-def serve(handle, first=lambda req: False) -> None:
-    """Answer requests until stdin closes: read what has come, then answer one, those FIRST picks before
-    the others. HANDLE(request) returns the answer (a dict) and must not raise."""
+def serve(handle) -> None:
+    """Answer requests until stdin closes, in the order they came: read what has come, then answer one.
+    HANDLE(request) returns the answer (a dict) and must not raise."""
     os.setpriority(os.PRIO_PROCESS, 0, SERVER_NICE)
-    urgent, others, buf = [], [], b""
+    queue, buf = collections.deque(), b""
     while True:
-        if select.select([0], [], [], 0 if urgent or others else None)[0]:
+        if select.select([0], [], [], 0 if queue else None)[0]:
             data = os.read(0, 1 << 16)
             if not data:
                 return
             *lines, buf = (buf + data).split(b"\n")
-            for line in lines:
-                req = json.loads(line)
-                (urgent if first(req) else others).append(req)
-        if urgent or others:
-            req = urgent.pop(0) if urgent else others.pop(0)
+            queue.extend(json.loads(line) for line in lines)
+        if queue:
+            req = queue.popleft()
             os.write(1, (json.dumps({**handle(req), "id": req["id"]}) + "\n").encode())
 
 
