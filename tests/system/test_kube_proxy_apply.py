@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.system,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, iptables)"),
               pytest.mark.skipif(shutil.which("iptables-legacy-save") is None, reason="no iptables-legacy")]
 
-from toycluster import iptables_apply  # noqa: E402
+from toycluster import iptables_apply, kernel  # noqa: E402
 from toycluster.kube_proxy import apply, render, to_iptables_save  # noqa: E402
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -35,12 +35,15 @@ def sh(*args, ns=None, check=True, **kw):
 
 @pytest.fixture
 def netns():
-    """Factory of fresh network namespaces, all deleted at the end of the test."""
+    """Factory of fresh network namespaces, all deleted at the end of the test. Made as the project makes
+    them (kernel.create_netns), not with `ip netns add`: that turns /run/netns into a mount point holding
+    copies of every pin that exists, and the originals, hidden under it, would keep other clusters'
+    namespaces alive after their `down`."""
     made = []
 
     def make():
         name = f"kpt{os.getpid()}-{next(_count)}"
-        sh("ip", "netns", "add", name)
+        kernel.create_netns(name)
         made.append(name)
         sh("ip", "link", "set", "lo", "up", ns=name)
         return name
@@ -48,7 +51,7 @@ def netns():
         yield make
     finally:
         for name in made:
-            sh("ip", "netns", "del", name, check=False)
+            kernel.delete_netns(name)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,6 @@ import os
 import re
 import selectors
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -412,7 +411,7 @@ def test_forward_jump_stays_first_and_chains_survive_kube_proxy():
     if os.geteuid() != 0:
         pytest.skip("needs root")
     name = f"npt{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    kernel.create_netns(name)         # not `ip netns add`: see test_kube_proxy_apply's netns fixture
     try:
         pods = [{"metadata": {"namespace": "x", "name": "a", "labels": {"pod": "a"}},
                  "spec": {"nodeName": "node1", "containers": []},
@@ -434,7 +433,7 @@ def test_forward_jump_stays_first_and_chains_survive_kube_proxy():
         assert {line for line in save.splitlines() if line.startswith("-A KUBE-")} - ours(save) == {
             line for line in to_iptables_save({"filter": theirs["filter"]}).splitlines() if line.startswith("-A KUBE-")}
     finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+        kernel.delete_netns(name)
 
 
 def test_report_enforcement_times(model):
