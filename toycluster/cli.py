@@ -253,8 +253,7 @@ def cmd_proxy_rules(args):
             api.apply(_manifests(args))
         except apiserver.APIError as e:
             raise UsageError(str(e)) from e
-        ctl = endpoints.EndpointsController(store)
-        ctl.reconcile()
+        endpoints.EndpointsController(store).reconcile()
         services, slices = store.list("Service"), store.list("EndpointSlice")
     state = kube_proxy.render(services, slices, node_name=node, node_ip=cfg.node_ip(int(node[4:])),
                               cluster_cidr=cfg.pod_cidr)

@@ -10,7 +10,7 @@ import json
 import random
 
 from . import objects
-from .store import now_rfc3339
+from .store import key_of, now_rfc3339
 
 POD_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # the alphabet Kubernetes uses for generated names
 
@@ -43,6 +43,7 @@ class Controllers:
         self.store, self.node_names = store, node_names
         self._owned, self._owned_rv = {}, -1         # live pods by owner uid, and how many are ready, as of
                                                      # the pods' version _owned_rv
+        self._gc_rv: int | None = None               # the store's version at the last garbage collection
 
     def reconcile(self) -> None:
         self.namespaces()
@@ -131,14 +132,26 @@ class Controllers:
 
     # -- garbage collector: objects whose owner is gone follow it --
     def garbage_collect(self) -> None:
-        uids = {o["metadata"]["uid"] for o in self.store.objects.values()}
-        for obj in list(self.store.objects.values()):
+        """Objects all of whose owners are gone are deleted (pods gracefully).  Only a deletion can orphan
+        an object that was fine before, so without one since the last pass only the objects that came
+        or changed are looked at."""
+        since, self._gc_rv = self._gc_rv, self.store.rv
+        events = self.store.events_since(since) if since is not None and self.store.log_covers(since) else None
+        if events is None or any(e["type"] == "DELETED" for e in events):
+            candidates = list(self.store.objects.values())
+        else:
+            candidates = [o for e in events if (o := self.store.get(*key_of(e["object"]))) is not None]
+        for obj in candidates:
             refs = obj["metadata"].get("ownerReferences", [])
-            if refs and not any(r["uid"] in uids for r in refs):
+            if refs and not any(self._exists(obj, r) for r in refs):
                 if obj["kind"] == "Pod":
                     self._mark_deleted(obj)
                 else:
                     self.store.delete(obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+    def _exists(self, obj: dict, ref: dict) -> bool:
+        owner = self.store.get(ref["kind"], obj["metadata"].get("namespace", ""), ref["name"])
+        return owner is not None and owner["metadata"]["uid"] == ref["uid"]
 
     # -- namespaces: the four built-in ones exist; a deleted one empties, then goes --
     def namespaces(self) -> None:

@@ -92,21 +92,79 @@ def slice_object(svc: dict, name: str, ports: tuple, eps: list[dict]) -> dict:
 
 
 class EndpointsController:
+    """Keeps every selector Service's Endpoints and EndpointSlices. As upstream's controller queues only
+    the Services an event touches, a pass syncs only the Services whose object, slices or pods changed
+    since the last pass (read from the store's watch log): a pod's event touches the Services of its
+    namespace that select it now or that listed it before.  The first pass, and any pass after the
+    log has moved past what was seen, syncs every Service."""
+
     def __init__(self, store):
         self.store = store
+        self.seen: int | None = None                   # the store's version after the last pass
+        self.listed: dict[tuple, set] = {}             # (namespace, pod) -> Services whose slices list it
 
     def reconcile(self) -> None:
-        for svc in self.store.list("Service"):
-            if svc["spec"].get("type") != "ExternalName" and svc["spec"].get("selector"):
-                self.sync(svc)
+        services = self._touched()
+        self.seen = self.store.rv
+        if not services:
+            return
+        slices: dict[tuple, list] = {}
+        for sl in self.store.list("EndpointSlice"):
+            svc = sl["metadata"].get("labels", {}).get("kubernetes.io/service-name")
+            if svc:
+                slices.setdefault((sl["metadata"]["namespace"], svc), []).append(sl)
+        pods: dict[str, list] = {}
+        for svc in services:
+            ns = svc["metadata"]["namespace"]
+            if ns not in pods:
+                pods[ns] = self.store.list("Pod", ns)
+            self.sync(svc, pods[ns], slices.get((ns, svc["metadata"]["name"]), []))
+        self.seen = self.store.rv                      # our own writes need no second look
 
-    def sync(self, svc: dict) -> None:
+    def _touched(self) -> list[dict]:
+        """The selector Services to sync in this pass."""
+        wanted = [s for s in self.store.list("Service")
+                  if s["spec"].get("type") != "ExternalName" and s["spec"].get("selector")]
+        if self.seen is None or not self.store.log_covers(self.seen):
+            return wanted
+        events = self.store.events_since(self.seen, ("Service", "Pod", "EndpointSlice", "Endpoints"))
+        if not events:
+            return []
+        names: set[tuple] = set()
+        labels_by_ns: dict[str, set] = {}              # label sets of the changed pods (a Deployment's: one)
+        for e in events:
+            obj = e["object"]
+            meta, kind = obj["metadata"], obj["kind"]
+            ns = meta.get("namespace", "default")
+            if kind == "Pod":
+                was = self.listed.pop((ns, meta["name"]), set()) if e["type"] == "DELETED" \
+                    else self.listed.get((ns, meta["name"]), ())
+                names |= {(ns, svc) for svc in was}
+                labels_by_ns.setdefault(ns, set()).add(tuple(sorted(meta.get("labels", {}).items())))
+            elif kind == "EndpointSlice":
+                names.add((ns, meta.get("labels", {}).get("kubernetes.io/service-name")))
+            else:
+                names.add((ns, meta["name"]))
+        selects: dict[tuple, bool] = {}              # (namespace, selector) -> selects a changed pod
+
+        def touched(svc: dict) -> bool:
+            ns = svc["metadata"]["namespace"]
+            if (ns, svc["metadata"]["name"]) in names:
+                return True
+            key = (ns, tuple(sorted(svc["spec"]["selector"].items())))
+            if key not in selects:
+                selects[key] = any(label_selector_matches({"matchLabels": svc["spec"]["selector"]}, dict(labels))
+                                   for labels in labels_by_ns.get(ns, ()))
+            return selects[key]
+        return [s for s in wanted if touched(s)]
+
+    def sync(self, svc: dict, pods: list[dict], slices: list[dict]) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-        groups = desired(svc, self.store.list("Pod", ns))
+        groups = desired(svc, pods)
+        for e in (e for eps in groups.values() for e in eps):
+            self.listed.setdefault((ns, e["targetRef"]["name"]), set()).add(name)
         self._put(endpoints_object(svc, groups), self.store.get("Endpoints", ns, name))
-        existing = {tuple((p["name"], p["port"], p["protocol"]) for p in s["ports"]): s
-                    for s in self.store.list("EndpointSlice", ns)
-                    if s["metadata"]["labels"].get("kubernetes.io/service-name") == name}
+        existing = {tuple((p["name"], p["port"], p["protocol"]) for p in s["ports"]): s for s in slices}
         if not groups:                       # upstream keeps one empty placeholder slice
             groups = {(): []}
         for ports, eps in groups.items():
@@ -118,15 +176,15 @@ class EndpointsController:
             self.store.delete("EndpointSlice", ns, stale["metadata"]["name"])
 
     def _put(self, want: dict, old: dict | None) -> None:
+        """Write WANT over OLD (keeping OLD's metadata but for the labels) unless that changes nothing."""
         if old is not None:
-            merged = copy.deepcopy(old)
-            merged.update({k: v for k, v in want.items() if k != "metadata"})
-            merged["metadata"]["labels"] = want["metadata"].get("labels", {})
-            if not merged["metadata"]["labels"]:
-                del merged["metadata"]["labels"]
+            merged = {**old, **{k: v for k, v in want.items() if k != "metadata"}}
+            merged["metadata"] = {k: v for k, v in old["metadata"].items() if k != "labels"}
+            if want["metadata"].get("labels"):
+                merged["metadata"]["labels"] = want["metadata"]["labels"]
             if "subsets" not in want:
                 merged.pop("subsets", None)
             if merged == old:
                 return
-            want = merged
+            want = copy.deepcopy(merged)
         self.store.put(want)

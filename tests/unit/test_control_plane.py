@@ -1,7 +1,9 @@
 """Pure tests (no root) of the API server's semantics and the controllers, over an in-memory store."""
+import copy
+
 import pytest
 
-from toycluster import apiserver, controllers, objects, workloads
+from toycluster import apiserver, controllers, endpoints, objects, workloads
 from toycluster.store import Store
 
 objects.IMAGE_CHECK = workloads.check_image
@@ -188,3 +190,74 @@ def test_a_restarted_controller_manager_counts_the_pods_it_finds(cp):
     settle(controllers.Controllers(loaded, ["node1", "node2"]))
     assert sorted(p["metadata"]["name"] for p in loaded.list("Pod")) == names
     assert not any(p["metadata"].get("deletionTimestamp") for p in loaded.list("Pod"))
+
+
+def _service(name: str, selector: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": selector, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def _as_kubelet_reports(store, pod: dict, ip: str, ready: bool = True, labels: dict | None = None) -> None:
+    pod = copy.deepcopy(pod)
+    if labels is not None:
+        pod["metadata"]["labels"] = labels
+    pod["status"] = {"phase": "Running", "podIP": ip,
+                     "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    store.put(pod)
+
+
+def _ready_ips(store, service: str) -> set:
+    return {e["addresses"][0] for s in store.list("EndpointSlice")
+            if s["metadata"]["labels"]["kubernetes.io/service-name"] == service
+            for e in s["endpoints"] if e["conditions"]["ready"]}
+
+
+def test_endpoints_controller_syncs_only_the_services_an_event_touches(cp, monkeypatch):
+    """After its first pass (every Service), a pass syncs the Services whose pods changed: those selecting
+    the pod now, and those that listed it before (its labels changed); a quiet pass syncs none."""
+    store, api, ctl = cp
+    api.apply([deployment("web", replicas=2), _service("web", {"app": "web"})]
+              + [_service(f"other{i}", {"app": "other"}) for i in range(5)])
+    settle(ctl)
+    pods = store.list("Pod")
+    for i, pod in enumerate(pods):
+        _as_kubelet_reports(store, pod, f"10.244.1.{i + 2}")
+    ec = endpoints.EndpointsController(store)
+    synced = []
+    real_sync = ec.sync
+    monkeypatch.setattr(ec, "sync", lambda svc, *a: (synced.append(svc["metadata"]["name"]), real_sync(svc, *a)))
+    ec.reconcile()
+    assert sorted(synced) == ["other0", "other1", "other2", "other3", "other4", "web"]
+    assert _ready_ips(store, "web") == {"10.244.1.2", "10.244.1.3"} and _ready_ips(store, "other0") == set()
+
+    synced.clear()
+    ec.reconcile()
+    assert synced == []
+    _as_kubelet_reports(store, store.get("Pod", "default", pods[0]["metadata"]["name"]), "10.244.1.2", ready=False)
+    ec.reconcile()
+    assert synced == ["web"] and _ready_ips(store, "web") == {"10.244.1.3"}
+
+    synced.clear()
+    _as_kubelet_reports(store, store.get("Pod", "default", pods[1]["metadata"]["name"]), "10.244.1.3",
+                        labels={"app": "other"})
+    ec.reconcile()
+    assert sorted(synced) == ["other0", "other1", "other2", "other3", "other4", "web"]
+    assert _ready_ips(store, "web") == set() and _ready_ips(store, "other3") == {"10.244.1.3"}
+
+
+def test_garbage_collector_looks_at_every_object_only_after_a_deletion(cp, monkeypatch):
+    store, api, ctl = cp
+    api.apply([deployment("web", replicas=2)])
+    settle(ctl)
+    looked = []
+    real = ctl._exists
+    monkeypatch.setattr(ctl, "_exists", lambda obj, ref: (looked.append(obj["kind"]), real(obj, ref))[1])
+    ctl.garbage_collect()
+    assert looked == []                                     # nothing changed since the last pass
+    _as_kubelet_reports(store, store.list("Pod")[0], "10.244.1.2")
+    ctl.garbage_collect()
+    assert looked == ["Pod"]                                # the pod that changed, only
+    looked.clear()
+    api.delete("Deployment", "default", "web")
+    ctl.garbage_collect()                                   # a deletion: every owned object is looked at
+    assert sorted(set(looked)) == ["Pod", "ReplicaSet"] and store.list("ReplicaSet") == []
