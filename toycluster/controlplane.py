@@ -1,7 +1,9 @@
 """The control plane process of one cluster: API server, store, controllers, scheduler and the kubelets.
 
 Started by `toycluster up` as `python -m toycluster.controlplane NAME`. It serves the API on
-/var/lib/toycluster/NAME/api.sock, and on a restart adopts the pods and processes that exist.
+/var/lib/toycluster/NAME/api.sock, and on a restart adopts the pods and processes that exist.  It forks the
+container runtime (runtime.py) and kube-proxy (kube_proxy_server.py) as it starts, and starts either again
+if it dies.
 """
 import asyncio
 import concurrent.futures
@@ -12,13 +14,15 @@ import signal
 import sys
 import time
 
-from . import allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kubelet, nodes, objects, runtime, workloads, zygote
-from .node_sync import PolicySync, ProxySync
+from . import (allocators, apiclient, apiserver, cloud_controller, controllers, endpoints, kube_proxy_server, kubelet,
+               nodes, objects, runtime, workloads, zygote)
+from .node_sync import PolicySync
 from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
-COALESCE_SECONDS = 0.01   # changes arriving together (a burst of pod statuses) share one reconcile pass;
-                          # at least as long as the last pass took, so reconciling never takes more than half
+COALESCE_SECONDS = 0.01   # a change after a quiet moment is reconciled at once; changes arriving while passes
+                          # run (a burst of pod statuses) share the next pass, which starts this long after the
+                          # last one ended, or as long as that one took: reconciling never takes more than half
                           # of the process while a burst goes on
 
 
@@ -40,15 +44,15 @@ def node_object(cfg, n: int) -> dict:
 
 
 class ControlPlane:
-    def __init__(self, cfg, sandboxes: runtime.Runtime):
-        self.cfg, self.sandboxes = cfg, sandboxes
+    def __init__(self, cfg, sandboxes: runtime.Runtime, kube_proxy: int):
+        self.cfg, self.sandboxes, self.kube_proxy = cfg, sandboxes, kube_proxy
         self.store = Store(f"{cfg.state_dir}/state.json")
         self.api = apiserver.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         self.controllers = controllers.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
         self.endpoints = endpoints.EndpointsController(self.store)
         self.cloud = cloud_controller.CloudController(cfg, self.store)   # LoadBalancer IPs, the LB and public DNS
         self.kubelets = []
-        self._pending, self._last_pass = False, 0.0
+        self._pending, self._last_pass, self._last_end = False, 0.0, 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -56,7 +60,6 @@ class ControlPlane:
             if self.store.get("Node", "", f"node{n}") is None:
                 self.store.put(node_object(self.cfg, n))
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
-        self.proxy = ProxySync(self.cfg, self.store, kernel_thread)
         self.policy = PolicySync(self.cfg, self.store, kernel_thread)
         forks = zygote.Zygote(self.cfg.name)
         forks.start()
@@ -92,7 +95,8 @@ class ControlPlane:
         if not self._pending:
             self._pending = True
             self.policy.kick()     # before the reconcile pass, so a policy change does not wait for it
-            asyncio.get_running_loop().call_later(max(COALESCE_SECONDS, self._last_pass), self.reconcile)
+            loop = asyncio.get_running_loop()
+            loop.call_at(max(loop.time(), self._last_end + max(COALESCE_SECONDS, self._last_pass)), self.reconcile)
 
     def reconcile(self) -> None:
         self._pending, started = False, time.perf_counter()
@@ -102,19 +106,23 @@ class ControlPlane:
             self.cloud.reconcile()
             for k in self.kubelets:
                 k.sync()
-            self.proxy.kick()
             self.policy.kick()
+            if not kube_proxy_server.alive(self.kube_proxy):
+                print("kube-proxy has gone: starting it again", file=sys.stderr, flush=True)
+                self.kube_proxy = kube_proxy_server.start(self.cfg.name)
         except Exception as e:   # a controller bug must not take the data plane down: log and go on
             print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         self._last_pass = time.perf_counter() - started
+        self._last_end = asyncio.get_running_loop().time()
 
 
 def main() -> None:
     cfg = nodes.ClusterConfig.load(sys.argv[1])
     objects.IMAGE_CHECK = workloads.check_image
     sandboxes = runtime.Runtime(cfg.name)
-    sandboxes.fork()                   # first: no thread, event loop or loaded store to carry into the fork
-    asyncio.run(ControlPlane(cfg, sandboxes).run())
+    sandboxes.fork()                   # first: no thread, event loop or loaded store to carry into the forks
+    proxy = kube_proxy_server.fork(cfg.name)
+    asyncio.run(ControlPlane(cfg, sandboxes, proxy).run())
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ it, each chain is read back (``iptables_blobs.read_chain``) and compared with th
 from __future__ import annotations
 
 import ctypes as ct
+import os
+import socket
 import threading
 import time
 
@@ -29,6 +31,26 @@ __all__ = ["apply", "ApplyError", "LAST_SYNC", "close_tables", "last_sync", "ope
 # benchmark); last_sync() gives the calling thread's.
 LAST_SYNC: dict[str, dict] = {}
 _local = threading.local()
+
+
+class _GetInfo(ct.Structure):     # struct ipt_getinfo (linux/netfilter_ipv4/ip_tables.h)
+    _fields_ = [("name", ct.c_char * 32), ("valid_hooks", ct.c_uint), ("hook_entry", ct.c_uint * 5),
+                ("underflow", ct.c_uint * 5), ("num_entries", ct.c_uint), ("size", ct.c_uint)]
+
+
+_IPT_SO_GET_INFO = 64
+_libc = ct.CDLL(None, use_errno=True)
+
+
+def table_info(tname: str) -> tuple[int, int]:
+    """(entries, bytes) of table TNAME in the calling thread's namespace, as the kernel has it now: the
+    header libiptc reads first (IPT_SO_GET_INFO), no rule copied.  Any commit that adds, removes or
+    resizes a rule changes it."""
+    info, size = _GetInfo(name=tname.encode()), ct.c_uint(ct.sizeof(_GetInfo))
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        if _libc.getsockopt(s.fileno(), socket.IPPROTO_IP, _IPT_SO_GET_INFO, ct.byref(info), ct.byref(size)):
+            raise ApplyError(f"{tname} table: cannot read its header: {os.strerror(ct.get_errno())}")
+    return info.num_entries, info.size
 
 
 def _call(what: str, tname: str, chain: str | None, fn, *args):
@@ -148,7 +170,7 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVI
     written = time.perf_counter()
     _call("commit", tname, None, table.commit)
     done = time.perf_counter()
-    return {"read": prev is None, "begun": begun,
+    return {"read": prev is None, "begun": begun, "info": table_info(tname),
             "write_ms": (written - begun) * 1e3, "commit_ms": (done - written) * 1e3,
             "chains_rewritten": len(changed), "chains_deleted": len(stale)}
 
@@ -188,7 +210,7 @@ def _delete_num(table, chain, pos):
 
 
 def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = SERVICE_CHAIN_PREFIXES,
-          pin_first: bool = False, opened: dict | None = None) -> dict:
+          pin_first: bool = False, opened: dict | None = None, verify: dict | None = None) -> dict:
     """Make the current namespace's tables hold ``state``; return it (the ``previous`` of next time).
 
     ``owned_prefixes``: chains with these prefixes that ``state`` lacks are the caller's stale chains and
@@ -196,16 +218,22 @@ def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = 
     two writers of the filter table never delete each other's chains).  ``pin_first``: the caller's jumps
     in built-in chains are kept above everyone else's (checked whenever the built-in chain is synced).
 
-    With ``previous`` only the chains whose rules differ from it are rewritten; without it the tables
+    With ``previous`` only the chains whose rules differ from it are rewritten (a table equal to it is
+    not even read); without it the tables
     are read and compared rule by rule (so a flushed or edited table is restored).  If the kernel turns
     out not to match ``previous`` (a chain vanished), the table is read and the sync is redone.
     ``opened``: tables read a moment ago by open_tables() in this namespace, used instead of reading
-    them again, and freed (used or not).  Timings: ``last_sync()`` in the same thread, or ``LAST_SYNC``.
+    them again, and freed (used or not).  Timings: ``last_sync()`` in the same thread, or ``LAST_SYNC``;
+    each table's entry there has its ``info`` (table_info()) as this apply left it.
+
+    ``verify`` (a periodic resync): {table: info} as the last apply left it.  ``previous`` is trusted only
+    for the tables whose header still says so; any other (flushed, edited: someone else wrote it) is read
+    and compared rule by rule.  (A rule replaced by another of the very same size goes unnoticed.)
     """
     global LAST_SYNC
     _local.last = sync = {}
     try:
-        return _apply(state, previous, owned_prefixes, pin_first, sync, dict(opened or {}))
+        return _apply(state, previous, owned_prefixes, pin_first, sync, dict(opened or {}), verify)
     finally:
         close_tables(opened)
         LAST_SYNC = sync
@@ -216,7 +244,7 @@ def last_sync() -> dict[str, dict]:
     return getattr(_local, "last", {})
 
 
-def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict, opened: dict) -> dict:
+def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict, opened: dict, verify) -> dict:
     done = {}
     for tname, chains in state.items():  # refuse a bad rule before any table is committed
         for chain in (chains if previous is None else _differ(previous.get(tname) or {}, chains)):
@@ -229,6 +257,11 @@ def _apply(state: dict, previous: dict | None, owned, pin_first, sync: dict, ope
                  sorted(t for t in state if t not in ("filter", "nat")):
         prev = previous.get(tname) if previous is not None else None
         early = opened.pop(tname, None)
+        if prev is not None and verify is not None and verify.get(tname) != table_info(tname):
+            prev = early = None     # changed by someone else since: read it now, compare every rule
+        if prev is not None and prev.keys() == state[tname].keys() and not _differ(prev, state[tname]):
+            done[tname] = dict(state[tname])   # nothing to write: not even read (no wait for the kernel)
+            continue
         try:
             sync[tname] = _apply_table(tname, state[tname], prev, owned, pin_first, early)
         except ApplyError:

@@ -481,10 +481,10 @@ def to_iptables_save(state: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply(state: dict, previous: dict | None = None, opened: dict | None = None) -> dict:
+def apply(state: dict, previous: dict | None = None, opened: dict | None = None, verify: dict | None = None) -> dict:
     """Write ``state`` into the current network namespace's legacy tables; see iptables_apply.apply."""
     from . import iptables_apply
-    return iptables_apply.apply(state, previous, opened=opened)
+    return iptables_apply.apply(state, previous, opened=opened, verify=verify)
 
 
 def trace(state: dict, *, src: str, dst: str, dport: int, proto: str = "tcp",

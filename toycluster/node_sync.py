@@ -2,11 +2,19 @@
 
 Both follow kube-proxy's loop: when their inputs change, render every node's rules and apply those that
 changed inside the node's namespace, every node at once as each node's own agent would (``apply_nodes``:
-one job on the control plane's kernel thread, which applies the first node itself and the others on
-helper threads, so a busy event loop cannot hold up any node); every RESYNC_SECONDS re-read the kernel as
-well, so a flushed table comes back (upstream: --iptables-sync-period, 30 s by default).  kube-proxy
-starts reading each node's nat table (``open_tables``) before it renders, so the kernel's copy of the
-table overlaps the render.
+one job on the loop's kernel thread, which applies the first node itself and the others on helper
+threads).  Every RESYNC_SECONDS a resync renders everything again and checks each table against the
+kernel (upstream: --iptables-sync-period, 30 s by default): the network policy agent reads its table
+back and compares every rule; kube-proxy first compares each table's header (entries and bytes) with what
+its last write left, and reads and compares only a table someone else changed (a flushed nat table comes
+back; its 11,000 rules are not read back every 10 s, which would hold a change up for 0.3 s).
+
+kube-proxy (in its own process, kube_proxy_server.py) reads each node's nat table ahead: right after a
+sync it starts reading the table it just wrote (``open_tables``), so that the next change is written into
+a copy already in memory instead of waiting for the kernel to copy 11,000 rules out first; without such a
+copy (at start, after a failure) it starts the read before it renders, so the two overlap.  The kernel
+refuses a commit based on a copy whose rule count is no longer the table's (someone changed the table
+meanwhile): then that node's table is read again and the sync redone.
 """
 import asyncio
 import concurrent.futures
@@ -23,17 +31,22 @@ ENTER_WAIT = 0.005    # seconds open_tables waits for its readers to start (the 
 class NodeSync:
     """The loop; a subclass says what it reads (inputs), how it renders and how it applies."""
     label = "node agent"
+    resync_by_age = True          # a sync RESYNC_SECONDS after the last resync is one (else kick(full=True))
     prefetch: tuple = ()          # tables read in every node while the rules render (see open_tables)
 
     def __init__(self, cfg, store, executor):
         self.cfg, self.store, self.executor = cfg, store, executor
         self.previous = {n: None for n in range(1, cfg.nodes + 1)}
-        self.seen, self.last_full, self.busy, self.again = None, 0.0, False, False
+        self.seen, self.last_full, self.busy, self.again, self.full_due = None, 0.0, False, False, True
+        self.read_ahead: dict = {}    # {n: future of the tables read after the last sync} (see open_tables)
+        self.info = {n: {} for n in self.previous}   # {n: {table: its header as our last write left it}}
         self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
         self.helpers = concurrent.futures.ThreadPoolExecutor(max(1, cfg.nodes - 1),
                                                              thread_name_prefix=f"{self.label}-node")
 
-    def kick(self) -> None:
+    def kick(self, full: bool = False) -> None:
+        """Sync now (or right after the sync under way); FULL: a resync (see the module's docstring)."""
+        self.full_due |= full
         if self.busy:
             self.again = True
         else:
@@ -46,7 +59,8 @@ class NodeSync:
                 self.again = False
                 inputs = self.inputs()
                 seen = self.fingerprint(inputs)
-                full = time.monotonic() - self.last_full > RESYNC_SECONDS
+                full = self.full_due or (self.resync_by_age and time.monotonic() - self.last_full > RESYNC_SECONDS)
+                self.full_due = False
                 if seen != self.seen or full:
                     self.seen = seen
                     if full:
@@ -60,30 +74,35 @@ class NodeSync:
 
     async def _sync_nodes(self, inputs, full: bool) -> None:
         nodes = [(n, self.cfg.node_ns(n)) for n in self.previous]
-        opening = open_tables(nodes, self.prefetch, self.executor, self.helpers)
+        opening, self.read_ahead = self.read_ahead, {}
+        opening.update(open_tables([(n, ns) for n, ns in nodes if n not in opening], self.prefetch,
+                                   self.executor, self.helpers))
         try:
             t0 = time.perf_counter()
             states = self.render(inputs)
             self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
-            jobs = [(n, netns, states[n], None if full else self.previous[n], self.extra(n, inputs))
+            jobs = [(n, netns, states[n], self.previous[n], self.extra(n, inputs), self.info[n] if full else None)
                     for n, netns in nodes]
-            jobs = [job for job in jobs if job[3] != job[2] or job[4]]
+            jobs = [job for job in jobs if full or job[3] != job[2] or job[4]]
             if not jobs:
+                self.read_ahead, opening = opening, {}      # still good for the next change
                 return
             done = await asyncio.get_running_loop().run_in_executor(
                 self.executor, apply_nodes, jobs, self.apply, self.helpers,
                 {job[0]: opening.pop(job[0]) for job in jobs if job[0] in opening})
         finally:
-            for future in opening.values():         # read for nodes that turned out to need nothing
-                future.add_done_callback(_close_opened)
-        for n, (result, ms, _) in done.items():
+            _close_all(opening)                     # read for nodes that turned out to need nothing
+        for n, (result, ms, tables) in done.items():
             self.timings["apply_ms"][f"node{n}"] = ms
             if isinstance(result, Exception):
-                self.previous[n], self.seen = None, None     # retried at the next reconcile
+                self.previous[n], self.seen, self.info[n] = None, None, {}   # retried at the next reconcile
                 print(f"{self.label} on node{n}: {result}", file=sys.stderr, flush=True)
             else:
                 self.previous[n] = result
+                self.info[n].update({t: v["info"] for t, v in tables.items() if "info" in v})
                 self.applied(n, inputs)
+        self.read_ahead = open_tables([(n, ns) for n, ns in nodes if self.previous[n] is not None],
+                                      self.prefetch, self.executor, self.helpers, wait=False)
 
     def forget(self) -> None:             # a full resync: drop what render() keeps between syncs
         pass
@@ -95,19 +114,20 @@ class NodeSync:
         pass
 
 
-def open_tables(nodes, tables, first, helpers) -> dict:
+def open_tables(nodes, tables, first, helpers, wait=True) -> dict:
     """Start reading TABLES (iptables_apply.open_tables) inside each node's namespace for NODES [(n,
     netns)], the first node on executor FIRST, the others on HELPERS, so that the kernel copies each
     node's table out while the rules are rendered; apply_nodes then writes into what was read.
     Returns {n: future of {table: handle}} ({} without tables) once each reader is inside libiptc (or
     after ENTER_WAIT): a reader that still needed the GIL would wait for the render to end (the
-    interpreter hands the GIL to a waiting thread only every switch interval, 5 ms)."""
-    if not tables:
+    interpreter hands the GIL to a waiting thread only every switch interval, 5 ms).  With WAIT false
+    it returns at once (a read ahead, with nothing to overlap)."""
+    if not tables or not nodes:
         return {}
     started = {n: threading.Event() for n, _ in nodes}
     opening = {n: (first if k == 0 else helpers).submit(_open_node, netns, tables, started[n])
                for k, (n, netns) in enumerate(nodes)}
-    deadline = time.monotonic() + ENTER_WAIT
+    deadline = time.monotonic() + (ENTER_WAIT if wait else 0)
     for event in started.values():
         event.wait(max(0.0, deadline - time.monotonic()))
     return opening
@@ -119,14 +139,19 @@ def _open_node(netns, tables, started):
         return iptables_apply.open_tables(tables)
 
 
+def _close_all(opening: dict) -> None:
+    for future in opening.values():
+        future.add_done_callback(_close_opened)
+
+
 def _close_opened(future) -> None:
     if not future.exception():
         iptables_apply.close_tables(future.result())
 
 
 def apply_nodes(jobs, apply, helpers, opening=None) -> dict:
-    """Run ``apply(state, previous, extra, opened)`` inside each node's namespace for JOBS [(n, netns,
-    state, previous, extra)], all nodes at once: the first on the calling thread, the others on HELPERS'
+    """Run ``apply(state, previous, extra, opened, verify)`` inside each node's namespace for JOBS [(n,
+    netns, state, previous, extra, verify)], all nodes at once: the first on the calling thread, the others on HELPERS'
     threads (iptables_apply opens a libiptc handle per call, and its table reads and commits release
     the GIL).  ``opened`` is what open_tables read for the node (from OPENING), or None.
     Returns {n: (result or the exception raised, milliseconds, iptables_apply.last_sync())}."""
@@ -139,7 +164,7 @@ def apply_nodes(jobs, apply, helpers, opening=None) -> dict:
 
 
 def _apply_node(job, apply, reading):
-    n, netns, state, previous, extra = job
+    n, netns, state, previous, extra, verify = job
     t = time.perf_counter()
     opened = None
     try:
@@ -148,7 +173,7 @@ def _apply_node(job, apply, reading):
         pass
     try:
         with kernel.in_netns(netns):
-            result = apply(state, previous, extra, opened)
+            result = apply(state, previous, extra, opened, verify)
     except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
         result = e
     finally:
@@ -162,6 +187,7 @@ class ProxySync(NodeSync):
     rendered through a kube_proxy_cache.ClusterRender: only changed Services are rendered again, except
     at a full resync, which renders everything."""
     label = "kube-proxy"
+    resync_by_age = False         # its process kicks a resync every RESYNC_SECONDS: a change never waits for one
     prefetch = ("nat",)     # in a node's namespace only kube-proxy writes the nat table (filter is shared)
 
     def __init__(self, cfg, store, executor):
@@ -192,8 +218,8 @@ class ProxySync(NodeSync):
         self.udp[n] = inputs[2]
 
     @staticmethod
-    def apply(state, previous, stale_flows, opened=None):
-        applied = kube_proxy.apply(state, previous, opened)
+    def apply(state, previous, stale_flows, opened=None, verify=None):
+        applied = kube_proxy.apply(state, previous, opened, verify)
         conntrack.delete(stale_flows)
         return applied
 
@@ -214,5 +240,5 @@ class PolicySync(NodeSync):
         return {n: states[f"node{n}"] for n in self.previous}
 
     @staticmethod
-    def apply(state, previous, _extra, _opened=None):
-        return network_policy.apply(state, previous)
+    def apply(state, previous, _extra, _opened=None, verify=None):
+        return network_policy.apply(state, None if verify is not None else previous)   # a resync reads it all

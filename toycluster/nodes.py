@@ -266,9 +266,11 @@ def _kill_all(pids: list[int]) -> int:
 
 
 def control_plane_pids(name: str) -> list[int]:
-    """Processes whose command line says they are cluster NAME's control plane, runtime or fork server."""
-    wants = [f"toycluster.{part}\0{name}\0".encode() for part in ("controlplane", "runtime", "zygote")]
-    wants.append(f"toycluster runtime {name}\0".encode())       # the runtime as the control plane forks it
+    """Processes whose command line says they are cluster NAME's control plane, runtime, kube-proxy or fork
+    server."""
+    wants = [f"toycluster.{part}\0{name}\0".encode()
+             for part in ("controlplane", "runtime", "zygote", "kube_proxy_server")]
+    wants += [f"toycluster {part} {name}\0".encode() for part in ("runtime", "kube-proxy")]   # as forked
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():

@@ -147,7 +147,7 @@ def test_one_service_change_rewrites_only_its_chains(netns):
     after = set(saved(ns, "nat").splitlines())
     assert saved(ns, "nat") == expected(st2, "nat") and saved(ns, "filter") == expected(st2, "filter")
     assert sync["nat"]["chains_rewritten"] == 1 and sync["nat"]["chains_deleted"] == 1
-    assert sync["filter"]["chains_rewritten"] == 0
+    assert "filter" not in sync                          # unchanged: not even read
     gone_sep = next(c for c in st["nat"] if c not in st2["nat"])
     for line in before ^ after:  # every line that changed belongs to default/web
         assert "default/web:http" in line or gone_sep in line, line
@@ -174,13 +174,22 @@ def test_flushed_or_deleted_table_is_restored(netns):
     with inside(ns):
         prev = apply(st, None)
         assert iptables_apply.LAST_SYNC["nat"]["chains_rewritten"] == len(st["nat"]) - 4
+        left = {t: v["info"] for t, v in iptables_apply.LAST_SYNC.items()}
     assert saved(ns, "nat") == expected(st, "nat")
-    # chains deleted too, and the caller still trusts `previous`: the missing chains give it away
+    # chains deleted too, and the caller trusts `previous` but asks for a check (the periodic resync): the
+    # table's header gives it away
     sh("iptables-legacy", "-t", "nat", "-F", ns=ns)
     sh("iptables-legacy", "-t", "nat", "-X", ns=ns)
     with inside(ns):
-        apply(st, prev)
+        apply(st, prev, verify=left)
     assert saved(ns, "nat") == expected(st, "nat")
+    # with a state that changes one service, a sync trusting `previous` finds its chains gone and reads
+    sh("iptables-legacy", "-t", "nat", "-F", ns=ns)
+    sh("iptables-legacy", "-t", "nat", "-X", ns=ns)
+    st2 = world(web_unready=("10.244.2.7",))
+    with inside(ns):
+        apply(st2, prev)
+    assert saved(ns, "nat") == expected(st2, "nat")
 
 
 def test_other_software_rules_are_left_alone(netns):
@@ -228,14 +237,14 @@ def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
     helpers = concurrent.futures.ThreadPoolExecutor(2)
     states = [world(), world(with_web=False), world(web_unready=("10.244.2.7",))]
     prev = [None] * 3
-    write = lambda state, previous, _extra, opened: apply(state, previous, opened)  # noqa: E731
+    write = lambda state, previous, _extra, opened, _verify: apply(state, previous, opened)  # noqa: E731
     try:
         for rnd in range(6):                    # the states rotate: chains come and go in every namespace
             st = [states[(k + rnd) % 3] for k in range(3)]
             reading = {}                        # every other round, nat is read beforehand (as kube-proxy does)
             if rnd % 2:
                 reading = node_sync.open_tables([(k, names[k]) for k in range(3)], ("nat",), helpers, helpers)
-            done = node_sync.apply_nodes([(k, names[k], st[k], prev[k], None) for k in range(3)],
+            done = node_sync.apply_nodes([(k, names[k], st[k], prev[k], None, None) for k in range(3)],
                                          write, helpers, reading)
             assert all(not isinstance(done[k][0], Exception) for k in range(3)), done
             assert all(done[k][2]["nat"]["read_early"] == bool(rnd % 2) for k in range(3))
@@ -245,7 +254,7 @@ def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
                 assert saved(names[k], "filter") == expected(st[k], "filter"), f"round {rnd}, namespace {k}"
         bad = {t: dict(c) for t, c in states[0].items()}
         bad["nat"]["KUBE-MARK-MASQ"] = [["-m", "comment", "--comment", "x", "-j", "KUBE-NOWHERE"]]
-        done = node_sync.apply_nodes([(0, names[0], bad, None, None), (1, names[1], states[0], prev[1], None)],
+        done = node_sync.apply_nodes([(0, names[0], bad, None, None, None), (1, names[1], states[0], prev[1], None, None)],
                                      write, helpers)
         assert isinstance(done[0][0], iptables_apply.ApplyError)
         assert saved(names[1], "nat") == expected(states[0], "nat")
@@ -268,6 +277,24 @@ def test_a_table_read_early_and_changed_meanwhile_is_read_again(netns, trusted):
     theirs = "-A OUTPUT -d 10.9.9.9/32 -j ACCEPT\n"
     assert theirs in saved(ns, "nat")
     assert saved(ns, "nat").replace(theirs, "") == expected(st2, "nat")
+
+
+def test_a_resync_reads_back_only_a_table_someone_else_changed(netns):
+    """With verify (kube-proxy's periodic resync), a table whose header is as our last write left it is
+    trusted and not read; one that someone else flushed is read back, compared and restored."""
+    ns, st = netns(), world()
+    with inside(ns):
+        prev = apply(st)
+        left = {t: v["info"] for t, v in iptables_apply.last_sync().items()}
+        assert left["nat"] == iptables_apply.table_info("nat") and left["nat"][0] > 0
+        prev = apply(st, prev, verify=left)
+        assert iptables_apply.last_sync() == {}                  # nothing read, nothing written
+    sh("iptables-legacy", "-t", "nat", "-F", ns=ns)
+    with inside(ns):
+        assert iptables_apply.table_info("nat") != left["nat"]
+        apply(st, prev, verify=left)
+        assert iptables_apply.last_sync()["nat"]["read"] and "filter" not in iptables_apply.last_sync()
+    assert saved(ns, "nat") == expected(st, "nat")
 
 
 def test_errors_name_the_table_and_chain_and_change_nothing(netns):
