@@ -837,3 +837,39 @@ def test_bad_service_input_is_refused_and_changes_nothing(svc, services_before, 
     assert re.search(message, p.stderr), p.stderr
     assert "Service default/" in p.stderr, p.stderr                       # names the object
     assert svc.ok("get", "svc", "-A", "-o", "json") == services_before    # would-be-created is not there either
+
+
+# ---------------------------------------------------------------- kube-proxy's process
+
+def _kube_proxy_pids(name: str) -> list[int]:
+    from toycluster import nodes
+    found = []
+    for pid in nodes.control_plane_pids(name):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"kube-proxy" in cmdline or b"kube_proxy_server" in cmdline:
+            found.append(pid)
+    return found
+
+
+def test_kube_proxy_runs_apart_and_comes_back_when_killed(svc):
+    """kube-proxy is a process of its own ("toycluster kube-proxy NAME"); killed, it is started again and
+    catches up: a Service made while it was gone gets its rules on every node and answers."""
+    before = _kube_proxy_pids(svc.name)
+    assert len(before) == 1, before
+    os.kill(before[0], signal.SIGKILL)
+    try:
+        svc.apply(manifest(service("late", {"app": "web"}, [{"port": 81, "targetPort": 8080}])))
+        late = svc_obj(svc, "late")["spec"]["clusterIP"]
+        poll(lambda: len(_kube_proxy_pids(svc.name)) == 1 and _kube_proxy_pids(svc.name) != before, timeout=20,
+             what="a new kube-proxy process")
+        for node in ("node1", "node2"):
+            poll(lambda: f"-d {late}/32" in iptables_save(svc, node, "nat"), timeout=20,
+                 what=f"the rules of Service late on {node}")
+        got = curl_new_connections(svc, "client", f"http://{late}:81/", 5)
+        assert len(got) == 5
+    finally:
+        svc.ok("delete", "svc", "late")
