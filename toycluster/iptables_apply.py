@@ -15,6 +15,7 @@ it, each chain is read back (``iptables_blobs.read_chain``) and compared with th
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as ct
 import os
 import socket
@@ -42,12 +43,13 @@ _IPT_SO_GET_INFO = 64
 _libc = ct.CDLL(None, use_errno=True)
 
 
-def table_info(tname: str) -> tuple[int, int]:
-    """(entries, bytes) of table TNAME in the calling thread's namespace, as the kernel has it now: the
-    header libiptc reads first (IPT_SO_GET_INFO), no rule copied.  Any commit that adds, removes or
-    resizes a rule changes it."""
+def table_info(tname: str, sock: socket.socket | None = None) -> tuple[int, int]:
+    """(entries, bytes) of table TNAME in the calling thread's namespace (or in that of SOCK, a raw socket
+    made there), as the kernel has it now: the header libiptc reads first (IPT_SO_GET_INFO), no rule
+    copied.  Any commit that adds, removes or resizes a rule changes it."""
     info, size = _GetInfo(name=tname.encode()), ct.c_uint(ct.sizeof(_GetInfo))
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+    with contextlib.nullcontext(sock) if sock else socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                                                                  socket.IPPROTO_RAW) as s:
         if _libc.getsockopt(s.fileno(), socket.IPPROTO_IP, _IPT_SO_GET_INFO, ct.byref(info), ct.byref(size)):
             raise ApplyError(f"{tname} table: cannot read its header: {os.strerror(ct.get_errno())}")
     return info.num_entries, info.size

@@ -71,6 +71,20 @@ def netns_exists(name: str) -> bool:
     return os.path.exists(netns_path(name))
 
 
+def netns_dir_mounted() -> bool:
+    """True if NETNS_DIR is a mount point, as `ip netns add` leaves it (a bind mount onto itself, which
+    os.path.ismount cannot tell).  toycluster never makes it one; the benchmarks' reference rows do."""
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == NETNS_DIR for line in f)
+
+
+def unmount_netns_dir_if_empty() -> None:
+    """Undo the mount point `ip netns add` left at NETNS_DIR once it holds no namespace again (callers
+    that found it mounted before they ran leave it alone)."""
+    if netns_dir_mounted() and not list_netns():
+        _libc.umount2(NETNS_DIR.encode(), 0)
+
+
 def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
     _check(_libc.setns(fd, nstype), "setns")
 
