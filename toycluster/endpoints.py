@@ -123,13 +123,15 @@ class EndpointsController:
 
     def _touched(self) -> list[dict]:
         """The selector Services to sync in this pass."""
+        everything = self.seen is None or not self.store.log_covers(self.seen)
+        events = [] if everything else \
+            self.store.events_since(self.seen, ("Service", "Pod", "EndpointSlice", "Endpoints"))
+        if not everything and not events:               # a quiet pass reads no Service
+            return []
         wanted = [s for s in self.store.list("Service")
                   if s["spec"].get("type") != "ExternalName" and s["spec"].get("selector")]
-        if self.seen is None or not self.store.log_covers(self.seen):
+        if everything:
             return wanted
-        events = self.store.events_since(self.seen, ("Service", "Pod", "EndpointSlice", "Endpoints"))
-        if not events:
-            return []
         names: set[tuple] = set()
         labels_by_ns: dict[str, set] = {}              # label sets of the changed pods (a Deployment's: one)
         for e in events:
