@@ -13,6 +13,7 @@ from .controllers import POD_NAME_CHARS, owner_ref, pod_ready
 from .objects import label_selector_matches
 
 MANAGED_BY = "endpointslice-controller.k8s.io"
+SERVICE_NAME = "kubernetes.io/service-name"    # the label naming an EndpointSlice's Service
 
 
 def resolve_port(pod: dict, svc_port: dict) -> int | None:
@@ -84,7 +85,7 @@ def slice_object(svc: dict, name: str, ports: tuple, eps: list[dict]) -> dict:
     meta = svc["metadata"]
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": name, "namespace": meta["namespace"], "generateName": f"{meta['name']}-",
-                         "labels": {"kubernetes.io/service-name": meta["name"],
+                         "labels": {SERVICE_NAME: meta["name"],
                                     "endpointslice.kubernetes.io/managed-by": MANAGED_BY},
                          "ownerReferences": [owner_ref(svc)]},
             "addressType": "IPv4", "endpoints": eps,
@@ -96,30 +97,33 @@ class EndpointsController:
     the Services an event touches, a pass syncs only the Services whose object, slices or pods changed
     since the last pass (read from the store's watch log): a pod's event touches the Services of its
     namespace that select it now or that listed it before.  The first pass, and any pass after the
-    log has moved past what was seen, syncs every Service."""
+    log has moved past what was seen, syncs every Service.  A Service's slices are found through an
+    index kept from the same events (upstream's controller reads them from its informer's index)."""
 
     def __init__(self, store):
         self.store = store
         self.seen: int | None = None                   # the store's version after the last pass
         self.listed: dict[tuple, set] = {}             # (namespace, pod) -> Services whose slices list it
+        self.slices: dict[tuple, set] = {}             # (namespace, Service) -> names of its EndpointSlices
 
     def reconcile(self) -> None:
         services = self._touched()
         self.seen = self.store.rv
         if not services:
             return
-        slices: dict[tuple, list] = {}
-        for sl in self.store.list("EndpointSlice"):
-            svc = sl["metadata"].get("labels", {}).get("kubernetes.io/service-name")
-            if svc:
-                slices.setdefault((sl["metadata"]["namespace"], svc), []).append(sl)
         pods: dict[str, list] = {}
         for svc in services:
-            ns = svc["metadata"]["namespace"]
+            ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
             if ns not in pods:
                 pods[ns] = self.store.list("Pod", ns)
-            self.sync(svc, pods[ns], slices.get((ns, svc["metadata"]["name"]), []))
+            slices = [self.store.get("EndpointSlice", ns, s) for s in sorted(self.slices.get((ns, name), ()))]
+            self.sync(svc, pods[ns], [s for s in slices if s is not None])
         self.seen = self.store.rv                      # our own writes need no second look
+
+    def _index(self, sl: dict, deleted: bool = False) -> None:
+        meta = sl["metadata"]
+        names = self.slices.setdefault((meta["namespace"], meta.get("labels", {}).get(SERVICE_NAME)), set())
+        (names.discard if deleted else names.add)(meta["name"])
 
     def _touched(self) -> list[dict]:
         """The selector Services to sync in this pass."""
@@ -131,9 +135,12 @@ class EndpointsController:
         wanted = [s for s in self.store.list("Service")
                   if s["spec"].get("type") != "ExternalName" and s["spec"].get("selector")]
         if everything:
+            self.slices = {}
+            for sl in self.store.list("EndpointSlice"):
+                self._index(sl)
             return wanted
         names: set[tuple] = set()
-        labels_by_ns: dict[str, set] = {}              # label sets of the changed pods (a Deployment's: one)
+        labels_by_ns: dict[str, list] = {}             # the labels of the changed pods
         for e in events:
             obj = e["object"]
             meta, kind = obj["metadata"], obj["kind"]
@@ -142,22 +149,17 @@ class EndpointsController:
                 was = self.listed.pop((ns, meta["name"]), set()) if e["type"] == "DELETED" \
                     else self.listed.get((ns, meta["name"]), ())
                 names |= {(ns, svc) for svc in was}
-                labels_by_ns.setdefault(ns, set()).add(tuple(sorted(meta.get("labels", {}).items())))
+                labels_by_ns.setdefault(ns, []).append(meta.get("labels", {}).items())
             elif kind == "EndpointSlice":
-                names.add((ns, meta.get("labels", {}).get("kubernetes.io/service-name")))
+                self._index(obj, deleted=e["type"] == "DELETED")
+                names.add((ns, meta.get("labels", {}).get(SERVICE_NAME)))
             else:
                 names.add((ns, meta["name"]))
-        selects: dict[tuple, bool] = {}              # (namespace, selector) -> selects a changed pod
 
-        def touched(svc: dict) -> bool:
+        def touched(svc: dict) -> bool:      # a Service's selector selects the pods whose labels include it
             ns = svc["metadata"]["namespace"]
-            if (ns, svc["metadata"]["name"]) in names:
-                return True
-            key = (ns, tuple(sorted(svc["spec"]["selector"].items())))
-            if key not in selects:
-                selects[key] = any(label_selector_matches({"matchLabels": svc["spec"]["selector"]}, dict(labels))
-                                   for labels in labels_by_ns.get(ns, ()))
-            return selects[key]
+            return (ns, svc["metadata"]["name"]) in names or \
+                any(svc["spec"]["selector"].items() <= labels for labels in labels_by_ns.get(ns, ()))
         return [s for s in wanted if touched(s)]
 
     def sync(self, svc: dict, pods: list[dict], slices: list[dict]) -> None:
@@ -173,12 +175,14 @@ class EndpointsController:
             old = existing.pop(ports, None)
             slice_name = old["metadata"]["name"] if old else \
                 f"{name}-{''.join(random.choice(POD_NAME_CHARS) for _ in range(5))}"
-            self._put(slice_object(svc, slice_name, ports, eps), old)
+            self._index(self._put(slice_object(svc, slice_name, ports, eps), old))
         for stale in existing.values():
             self.store.delete("EndpointSlice", ns, stale["metadata"]["name"])
+            self._index(stale, deleted=True)
 
-    def _put(self, want: dict, old: dict | None) -> None:
-        """Write WANT over OLD (keeping OLD's metadata but for the labels) unless that changes nothing."""
+    def _put(self, want: dict, old: dict | None) -> dict:
+        """Write WANT over OLD (keeping OLD's metadata but for the labels) unless that changes nothing;
+        returns what the store holds."""
         if old is not None:
             merged = {**old, **{k: v for k, v in want.items() if k != "metadata"}}
             merged["metadata"] = {k: v for k, v in old["metadata"].items() if k != "labels"}
@@ -187,6 +191,6 @@ class EndpointsController:
             if "subsets" not in want:
                 merged.pop("subsets", None)
             if merged == old:
-                return
+                return old
             want = copy.deepcopy(merged)
-        self.store.put(want)
+        return self.store.put(want)

@@ -261,3 +261,38 @@ def test_garbage_collector_looks_at_every_object_only_after_a_deletion(cp, monke
     api.delete("Deployment", "default", "web")
     ctl.garbage_collect()                                   # a deletion: every owned object is looked at
     assert sorted(set(looked)) == ["Pod", "ReplicaSet"] and store.list("ReplicaSet") == []
+
+
+def _slices_of(store, service: str) -> list:
+    return [s for s in store.list("EndpointSlice") if s["metadata"]["labels"]["kubernetes.io/service-name"] == service]
+
+
+def test_endpoints_controller_finds_each_services_slices_as_they_come_and_go(cp):
+    """A Service keeps one slice across passes (its index follows the controller's own writes); deleted,
+    its slice goes with it (the garbage collector); made again, it gets one new slice, with its pods."""
+    store, api, ctl = cp
+    api.apply([deployment("web", replicas=2), _service("web", {"app": "web"}), _service("db", {"app": "db"})])
+    settle(ctl)
+    for i, pod in enumerate(store.list("Pod")):
+        _as_kubelet_reports(store, pod, f"10.244.1.{i + 2}")
+    ec = endpoints.EndpointsController(store)
+    ec.reconcile()
+    first = [s["metadata"]["name"] for s in _slices_of(store, "web")]
+    for i, pod in enumerate(store.list("Pod")):
+        _as_kubelet_reports(store, pod, f"10.244.1.{i + 2}", ready=False)
+        ec.reconcile()
+        assert len(_ready_ips(store, "web")) == 1
+        _as_kubelet_reports(store, store.get("Pod", "default", pod["metadata"]["name"]), f"10.244.1.{i + 2}")
+        ec.reconcile()
+    assert [s["metadata"]["name"] for s in _slices_of(store, "web")] == first
+    assert _ready_ips(store, "web") == {"10.244.1.2", "10.244.1.3"}
+
+    api.delete("Service", "default", "web")
+    ctl.reconcile()                                          # the garbage collector deletes its slice
+    ec.reconcile()
+    assert _slices_of(store, "web") == [] and len(_slices_of(store, "db")) == 1
+    api.apply([_service("web", {"app": "web"})])
+    ec.reconcile()
+    again = _slices_of(store, "web")
+    assert len(again) == 1 and again[0]["metadata"]["name"] != first[0]
+    assert _ready_ips(store, "web") == {"10.244.1.2", "10.244.1.3"}
