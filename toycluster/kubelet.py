@@ -153,14 +153,19 @@ class Kubelet:
             return False
 
     # -- containers: fork, move into the pod, become the workload --
-    async def run(self, pod: dict, rt: PodRuntime, c: Container) -> None:
-        kind, what = workloads.resolve(c.spec)
+    def _info_env(self, rt: PodRuntime, c: Container) -> tuple[dict, dict]:
+        """What the fork server needs to know of the pod, and the container's environment."""
         info = {"name": rt.name, "namespace": rt.namespace, "ip": rt.ip, "node": self.node,
-                "host_ip": self.host_ip, "hostname": pod["spec"].get("hostname", rt.name)[:63]}
+                "host_ip": self.host_ip, "hostname": rt.hostname}
         env = {"PATH": PATH, "HOSTNAME": info["hostname"]}
         for e in c.spec.get("env", []):
             ref = e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
             env[e["name"]] = info.get(FIELD_REFS.get(ref), "") if ref else str(e.get("value", ""))
+        return info, env
+
+    async def run(self, pod: dict, rt: PodRuntime, c: Container) -> None:
+        kind, what = workloads.resolve(c.spec)
+        info, env = self._info_env(rt, c)
         log = f"{self.log_dir(rt)}/{c.name}.log"
         if os.path.exists(log) and c.restarts:
             os.replace(log, log + ".previous")        # what `logs --previous` shows
@@ -178,8 +183,11 @@ class Kubelet:
         pid = c.pid
         alive = lambda: c.pid == pid and not rt.stopping          # noqa: E731 - one container instance
 
+        def run_exec(command, timeout):             # CRI's ExecSync
+            return prober.exec_sync(self.zygote, rt.netns, *self._info_env(rt, c), command, timeout)
+
         def once(probe):
-            return lambda: prober.run_once(probe, c.spec, rt.ip, self.node_ns, rt.netns, rt.hostname)
+            return lambda: prober.run_once(probe, c.spec, rt.ip, self.node_ns, run_exec)
 
         def readiness(ok: bool) -> None:
             if alive():

@@ -4,9 +4,13 @@ As upstream: the first probe runs after initialDelaySeconds, then every periodSe
 fails after timeoutSeconds (default 1); failureThreshold (default 3) failures in a row make a container
 unready (readiness) or get it killed and restarted (liveness); successThreshold (default 1) successes make
 it ready again. HTTP probes count 200-399 as success and come from the node's address, as the kubelet's do.
+An exec probe runs its command inside the container's namespaces, with the container's environment, through
+the container runtime (CRI's ExecSync): here a child of the fork server, as the container itself is.
 """
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 
 from . import kernel
@@ -50,7 +54,35 @@ async def http_get(node_ns: str, host: str, port: int, path: str, headers: list,
         writer.close()
 
 
-async def run_once(probe: dict, container: dict, pod_ip: str, node_ns: str, pod_ns: str, hostname: str) -> bool:
+async def exec_sync(zygote, netns: str, info: dict, env: dict, command: list, timeout: float) -> int | None:
+    """Run COMMAND in pod NETNS (INFO: the container's, as the fork server takes it) and wait for it: its exit
+    code, or None if it ran past TIMEOUT seconds (then it is killed)."""
+    loop = asyncio.get_running_loop()
+    pid = (await zygote.request("fork", netns=netns, kind="exec", what=command, spec={"name": "exec"}, info=info,
+                                env=env, log=os.devnull))["pid"]
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:                   # gone already (reaped by the fork server)
+        return zygote.exit_code(pid)
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(True))
+    try:
+        await asyncio.wait_for(asyncio.shield(exited), timeout)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)       # the command and whatever it started (it leads a session)
+        await exited
+        zygote.exit_code(pid)
+        return None
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+    return zygote.exit_code(pid)
+
+
+async def run_once(probe: dict, container: dict, pod_ip: str, node_ns: str, run_exec) -> bool:
+    """One probe: True if it passed.  RUN_EXEC(command, timeout) runs an exec probe's command in the container
+    (exec_sync, bound to it) and answers its exit code (None: timed out)."""
     timeout = probe.get("timeoutSeconds", 1)
     try:
         if "httpGet" in probe:
@@ -65,17 +97,8 @@ async def run_once(probe: dict, container: dict, pod_ip: str, node_ns: str, pod_
             (await _connect(node_ns, probe["tcpSocket"].get("host") or pod_ip, port, timeout)).close()
             return True
         if "exec" in probe:
-            proc = await asyncio.create_subprocess_exec(
-                *probe["exec"]["command"], stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, preexec_fn=lambda: kernel.enter_pod_netns(pod_ns, hostname))
-            try:
-                return await asyncio.wait_for(proc.wait(), timeout) == 0
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-                return False
-    except (OSError, asyncio.TimeoutError, ValueError):
+            return await run_exec(probe["exec"]["command"], timeout) == 0
+    except (OSError, asyncio.TimeoutError, ValueError, RuntimeError):
         return False
     return False
 

@@ -394,6 +394,42 @@ def test_initial_delay_and_failure_threshold(svc):
             os.remove(flag)
 
 
+def test_exec_probes_run_inside_the_container_and_time_out(svc):
+    """An exec probe's command runs inside the container, as `kubectl exec` does: the pod's hostname, the
+    container's environment (a value and a fieldRef) and the pod's network (its IP on eth0).  One that runs
+    past timeoutSeconds fails, and is killed: its processes do not pile up."""
+    inside = ('test "$(hostname)" = probe-inside && test "$GREETING" = hello && '
+              'ip -4 -o addr show dev eth0 | grep -q "inet $MY_IP/"')
+    svc.apply(manifest(
+        pod("probe-inside", node=1, containers=[{
+            "name": "main", "image": "toycluster/echo",
+            "env": [{"name": "GREETING", "value": "hello"},
+                    {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "readinessProbe": {"exec": {"command": ["sh", "-c", inside]}, "periodSeconds": 1}}]),
+        pod("probe-slow", node=2, readiness={"exec": {"command": ["sleep", "7.31"]}, "periodSeconds": 1,
+                                             "timeoutSeconds": 1}),
+        service("probe-inside", {"app": "probe-inside"}, [{"port": 80, "targetPort": 8080}])))
+    try:
+        pods = pods_running(svc, ["probe-inside", "probe-slow"])
+        poll(lambda: endpoint_ips(svc, "probe-inside") == {pods["probe-inside"]["status"]["podIP"]},
+             what="probe-inside to pass its exec probe and be an endpoint")
+        time.sleep(4)                                 # four more probes of probe-slow, each cut at 1 s
+        assert not ready_pods(svc, "app=probe-slow")
+        sleeps = [d for d in os.listdir("/proc") if d.isdigit() and _cmdline(d) == b"sleep\x007.31\x00"]
+        assert len(sleeps) <= 1, f"{len(sleeps)} timed-out probe processes still alive"
+    finally:
+        for kind, name in (("pod", "probe-inside"), ("pod", "probe-slow"), ("svc", "probe-inside")):
+            svc.ok("delete", kind, name, "--wait", "false")
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def test_deleted_and_crashed_pods_leave_the_endpoints(svc):
     """A pod being deleted and a pod whose container crashed (and is now in back-off) leave the endpoints
     and every node's rules; the remaining pod keeps serving."""
