@@ -21,9 +21,10 @@ from .store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0
 COALESCE_SECONDS = 0.01   # a change after a quiet moment is reconciled at once; changes arriving while passes
-                          # run (a burst of pod statuses) share the next pass, which starts this long after the
-                          # last one ended, or as long as that one took: reconciling never takes more than half
-                          # of the process while a burst goes on
+                          # run (a burst of pod statuses, the pass's own writes) share the next pass, which starts
+                          # this long after the last one ended, or as long as that one took: reconciling never
+                          # takes more than half of the process while a burst goes on, and the watchers of what a
+                          # pass wrote (kube-proxy) get their answers before the next pass starts
 
 
 def node_object(cfg, n: int) -> dict:
@@ -52,7 +53,7 @@ class ControlPlane:
         self.endpoints = endpoints.EndpointsController(self.store)
         self.cloud = cloud_controller.CloudController(cfg, self.store)   # LoadBalancer IPs, the LB and public DNS
         self.kubelets = []
-        self._pending, self._last_pass, self._last_end = False, 0.0, 0.0
+        self._pending, self._in_pass, self._last_pass, self._last_end = False, False, 0.0, 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -95,11 +96,15 @@ class ControlPlane:
         if not self._pending:
             self._pending = True
             self.policy.kick()     # before the reconcile pass, so a policy change does not wait for it
-            loop = asyncio.get_running_loop()
-            loop.call_at(max(loop.time(), self._last_end + max(COALESCE_SECONDS, self._last_pass)), self.reconcile)
+            if not self._in_pass:  # (else the pass under way schedules the next one as it ends)
+                self._next_pass()
+
+    def _next_pass(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_at(max(loop.time(), self._last_end + max(COALESCE_SECONDS, self._last_pass)), self.reconcile)
 
     def reconcile(self) -> None:
-        self._pending, started = False, time.perf_counter()
+        self._pending, self._in_pass, started = False, True, time.perf_counter()
         try:
             self.controllers.reconcile()
             self.endpoints.reconcile()
@@ -112,8 +117,10 @@ class ControlPlane:
                 self.kube_proxy = kube_proxy_server.start(self.cfg.name)
         except Exception as e:   # a controller bug must not take the data plane down: log and go on
             print(f"reconcile failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-        self._last_pass = time.perf_counter() - started
+        self._in_pass, self._last_pass = False, time.perf_counter() - started
         self._last_end = asyncio.get_running_loop().time()
+        if self._pending:          # changes came during the pass (its own writes among them)
+            self._next_pass()
 
 
 def main() -> None:
