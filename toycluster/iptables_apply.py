@@ -135,9 +135,11 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVI
                 pin_first=False) -> dict:
     begun = time.perf_counter()
     builtins = set(BUILTINS[tname])
-    existing = chain_names(table)
-    if prev is not None and (desired.keys() & prev.keys()) - builtins - existing:
-        prev = None  # chains we wrote are gone (iptables -X?): read the table instead of trusting prev
+    # Trusting prev, the table is taken to hold prev's chains (listing 4,000 chains would cost more than the
+    # write itself).  Where it does not (iptables -X?), libiptc or the kernel refuses the write (a flush or a
+    # delete of a chain that is not there, a chain made twice, a jump to nothing, a rule count that changed
+    # since the read) and apply() reads the table and syncs again.
+    existing = chain_names(table) if prev is None else prev.keys() | builtins
     todo = [c for c in (desired if prev is None else _differ(prev, desired)) if c not in builtins]
     blobs = {c: _chain_blobs(tname, c, desired[c], desired, existing) for c in todo}
     if prev is None:
