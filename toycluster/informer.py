@@ -2,7 +2,9 @@
 
 Used by the processes that are API clients but not the control plane (the ingress controller, the cloud load
 balancer, the public DNS server). run() blocks (give it a thread of its own); on_change() is called from that
-thread after every batch of events that changed the cache, and once after each (re)list. If the API goes
+thread after every batch of events that changed the cache, and once after each (re)list. A client that
+follows changes object by object (kube-proxy) takes ``dirty``, under ``lock``: the (kind, key) of every
+object changed since it last did, or None after a list (everything may have changed). If the API goes
 away the cache keeps what it last knew, and the informer lists again when the API is back.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Informer:
         self.kinds, self.on_change, self.name = tuple(kinds), on_change, name
         self.trim = trim or (lambda kind, obj: obj)      # what of an object to keep (None: drop it)
         self.objects: dict[str, dict] = {k: {} for k in self.kinds}
+        self.dirty: set | None = None      # (kind, key) changed since a client took it; None: all
         self.synced = threading.Event()
         self.lock = threading.Lock()
         self.say = say or (lambda level, text: print(f"{self.name}: {text}", file=sys.stderr, flush=True))
@@ -48,10 +51,14 @@ class Informer:
         key, objs = self._key(obj), self.objects[kind]
         kept = None if event["type"] == "DELETED" else self.trim(kind, obj)
         if kept is None:
-            return objs.pop(key, None) is not None
-        if objs.get(key) == kept:
+            if objs.pop(key, None) is None:
+                return False
+        elif objs.get(key) == kept:
             return False
-        objs[key] = kept
+        else:
+            objs[key] = kept
+        if self.dirty is not None:
+            self.dirty.add((kind, key))
         return True
 
     def _list(self) -> int:
@@ -61,7 +68,7 @@ class Informer:
             rvs.append(int(answer.get("metadata", {}).get("resourceVersion", 0)))
             fresh[kind] = {self._key(o): t for o in answer["items"] if (t := self.trim(kind, o)) is not None}
         with self.lock:
-            self.objects = fresh
+            self.objects, self.dirty = fresh, None
         return min(rvs)
 
     def _changed(self) -> None:

@@ -22,7 +22,7 @@ import sys
 
 import setproctitle
 
-from . import apiclient, informer, nodes
+from . import apiclient, informer, kube_proxy_cache, nodes
 from .node_sync import RESYNC_SECONDS, ProxySync
 
 KINDS = ("Service", "EndpointSlice")
@@ -32,15 +32,20 @@ NICE = -10
 
 
 class Cache:
-    """What ProxySync reads from a store, read from the informer's cache instead: list(kind)."""
+    """ProxySync's inputs (kube_proxy_cache.Inputs), kept from the informer's cache: take() brings them up
+    to date with the objects changed since the last take (the informer's event handlers, upstream)."""
 
     def __init__(self, inf: informer.Informer):
-        self.inf = inf
+        self.inf, self.inputs = inf, kube_proxy_cache.Inputs()
 
-    def list(self, kind: str) -> list[dict]:
+    def take(self) -> kube_proxy_cache.Inputs:
         with self.inf.lock:
-            objs = self.inf.objects[kind]
-            return [objs[key] for key in sorted(objs)]
+            dirty, self.inf.dirty, objs = self.inf.dirty, set(), self.inf.objects
+            if dirty is None:                       # listed: start again from everything
+                self.inputs = kube_proxy_cache.Inputs(objs["Service"].values(), objs["EndpointSlice"].values())
+            for kind, key in dirty or ():
+                (self.inputs.service if kind == "Service" else self.inputs.endpoint_slice)(key, objs[kind].get(key))
+        return self.inputs
 
 
 async def serve(cfg: nodes.ClusterConfig) -> None:

@@ -183,9 +183,10 @@ def _apply_node(job, apply, reading):
 
 class ProxySync(NodeSync):
     """kube-proxy on every node: Services and EndpointSlices → nat and filter rules, and stale UDP flows
-    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  The nodes' rules are
-    rendered through a kube_proxy_cache.ClusterRender: only changed Services are rendered again, except
-    at a full resync, which renders everything."""
+    deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  STORE is kube-proxy's cache
+    (kube_proxy_server.Cache): its take() gives the kube_proxy_cache.Inputs, which say which Services
+    changed since the last look; the nodes' rules are rendered through a kube_proxy_cache.ClusterRender,
+    which renders only those again, except at a full resync, which renders everything."""
     label = "kube-proxy"
     resync_by_age = False         # its process kicks a resync every RESYNC_SECONDS: a change never waits for one
     prefetch = ("nat",)     # in a node's namespace only kube-proxy writes the nat table (filter is shared)
@@ -193,6 +194,7 @@ class ProxySync(NodeSync):
     def __init__(self, cfg, store, executor):
         super().__init__(cfg, store, executor)
         self.udp = {n: {} for n in self.previous}     # UDP endpoints last applied, per node
+        self.udp_of: dict[tuple, dict] = {}           # the same, per Service (those with UDP ports)
         self.forget()
 
     def forget(self) -> None:
@@ -200,15 +202,24 @@ class ProxySync(NodeSync):
                                                       cluster_cidr=self.cfg.pod_cidr)
 
     def inputs(self):
-        services, slices = self.store.list("Service"), self.store.list("EndpointSlice")
-        return services, slices, conntrack.udp_endpoints(services, slices)
+        inputs = self.store.take()
+        changed = inputs.take_changed()
+        if changed is None:
+            self.udp_of = {}
+        for ident in inputs.services if changed is None else changed:
+            svc = inputs.services.get(ident)
+            udp = conntrack.udp_endpoints([svc], inputs.slices_of(ident)) if svc else {}
+            if udp:
+                self.udp_of[ident] = udp
+            else:
+                self.udp_of.pop(ident, None)
+        return inputs, changed, {k: ips for udp in self.udp_of.values() for k, ips in udp.items()}
 
     def fingerprint(self, inputs):
-        return [(o["metadata"]["namespace"], o["metadata"]["name"], o["metadata"]["resourceVersion"])
-                for o in inputs[0] + inputs[1]]
+        return inputs[0], inputs[0].version       # a list starts new Inputs
 
     def render(self, inputs) -> dict:
-        states = self.renders.render(inputs[0], inputs[1])
+        states = self.renders.render_changed(inputs[0], inputs[1])
         return {n: states[f"node{n}"] for n in self.previous}
 
     def extra(self, n: int, inputs):

@@ -6,7 +6,8 @@ import random
 from test_kube_proxy import NODE1, SERVICES, SLICES
 
 from toycluster.kube_proxy import render, to_iptables_save
-from toycluster.kube_proxy_cache import ClusterRender
+from toycluster import kube_proxy_cache
+from toycluster.kube_proxy_cache import ClusterRender, Inputs
 
 NODE2 = dict(node_name="node2", node_ip="192.168.50.12", cluster_cidr="10.244.0.0/16")
 NODES = {NODE1["node_name"]: NODE1["node_ip"], NODE2["node_name"]: NODE2["node_ip"]}
@@ -162,3 +163,75 @@ def test_random_changes_always_equal_a_full_render():
                 slices.pop(rng.randrange(len(slices)))
         order = rng.sample(services, len(services))     # the order the store lists them in does not matter
         assert cache.render(order, slices) == full(services, slices), f"step {step}"
+
+
+def test_a_change_told_by_name_is_patched_into_a_copy_of_the_last_states():
+    """render_changed with the changed Service named: an endpoint turning unready re-renders that Service
+    only and patches its chains into new state dicts; the states handed out before are left as they were
+    (kube-proxy compares them with the new ones), and the result equals a full render."""
+    services, slices = versioned()
+    inputs = Inputs(services, slices)
+    cache = new_cache()
+    before = cache.render_changed(inputs, inputs.take_changed())
+    kept = copy.deepcopy(before)
+    web = copy.deepcopy(slice_of(slices, "web"))
+    web["endpoints"][0]["conditions"] = {"ready": False, "serving": False}
+    web["metadata"]["resourceVersion"] = "100"
+    inputs.endpoint_slice(("default", web["metadata"]["name"]), web)
+    changed = inputs.take_changed()
+    assert changed == {("default", "web")}
+    after = cache.render_changed(inputs, changed)
+    assert cache.rendered == 1
+    slices = [web if s["metadata"]["name"] == web["metadata"]["name"] else s for s in slices]
+    assert after == full(services, slices) and before == kept
+    assert all(after[n]["nat"] is not before[n]["nat"] for n in after)
+    assert cache.render_changed(inputs, inputs.take_changed()) is after     # nothing changed since
+
+
+def test_random_changes_told_by_name_always_equal_a_full_render(monkeypatch):
+    """Services and slices changed, added and deleted one by one through Inputs, as kube-proxy's informer
+    reports them: each render_changed equals a full render, patched (most steps) or assembled again."""
+    assembled = []
+    real = kube_proxy_cache._assemble
+    monkeypatch.setattr(kube_proxy_cache, "_assemble", lambda ports: (assembled.append(1), real(ports))[1])
+    rng = random.Random(11)
+    services, slices = versioned()
+    services, slices = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in services}, \
+        {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in slices}
+    inputs = Inputs(services.values(), slices.values())
+    cache = new_cache()
+    for step in range(200):
+        rv = str(1000 + step)
+        what = rng.randrange(6)
+        if what <= 2 and slices:                         # an endpoint flips readiness
+            key = rng.choice(sorted(slices))
+            sl = copy.deepcopy(slices[key])
+            if sl.get("endpoints"):
+                ep = rng.choice(sl["endpoints"])
+                ep["conditions"] = {"ready": not ep.get("conditions", {}).get("ready", True)}
+            sl["metadata"]["resourceVersion"] = rv
+            slices[key] = sl
+            inputs.endpoint_slice(key, sl)
+        elif what == 3:                                  # a Service's policy changes
+            key = rng.choice(sorted(services))
+            svc = copy.deepcopy(services[key])
+            svc["spec"]["externalTrafficPolicy"] = rng.choice(["Local", "Cluster"])
+            svc["metadata"]["resourceVersion"] = rv
+            services[key] = svc
+            inputs.service(key, svc)
+        elif what == 4 and len(services) > 2:            # a Service goes, and comes back later
+            key = rng.choice(sorted(services))
+            gone = services.pop(key)
+            inputs.service(key, None)
+            services[key] = gone = dict(gone, metadata=dict(gone["metadata"], resourceVersion=rv))
+            if rng.random() < 0.5:
+                inputs.service(key, gone)
+            else:
+                services.pop(key)
+        elif slices:                                     # a slice goes
+            key = rng.choice(sorted(slices))
+            slices.pop(key)
+            inputs.endpoint_slice(key, None)
+        states = cache.render_changed(inputs, inputs.take_changed())
+        assert states == full(list(services.values()), list(slices.values())), f"step {step}"
+    assert 20 < len(assembled) < 150          # per distinct state; most readiness flips were patched
