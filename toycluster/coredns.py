@@ -33,6 +33,7 @@ FORWARD_TIMEOUT = 2.0         # an upstream that says nothing in this time: SERV
 TCP_IDLE = 10.0               # seconds a TCP client may stay silent between queries
 SYNC_WAIT = 3.0               # at start, how long queries wait for the first list (CoreDNS waits 5 s)
 KINDS = ("Service", "EndpointSlice", "Pod", "Namespace")
+HEADLESS = "service.kubernetes.io/headless"   # the label of a headless Service's EndpointSlices (endpoints.py)
 MANIFEST = Path(__file__).resolve().parent / "system" / "coredns.yaml"
 
 
@@ -48,7 +49,11 @@ def error(text: str) -> None:
 
 # ---------------------------------------------------------------- the cluster, as the API tells it
 def _trim(kind: str, obj: dict) -> dict | None:
-    """What the zone needs of OBJ (None: nothing): pods only matter with a hostname and a subdomain."""
+    """What the zone needs of OBJ (None: nothing): pods only matter with a hostname and a subdomain, and
+    EndpointSlices only for headless Services (a ClusterIP Service's name answers with its cluster IP, so its
+    endpoints coming and going change nothing here)."""
+    if kind == "EndpointSlice":
+        return obj if HEADLESS in ((obj.get("metadata") or {}).get("labels") or {}) else None
     if kind == "Pod":
         spec = obj.get("spec") or {}
         if not (spec.get("hostname") and spec.get("subdomain")):

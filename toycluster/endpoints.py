@@ -14,6 +14,7 @@ from .objects import label_selector_matches
 
 MANAGED_BY = "endpointslice-controller.k8s.io"
 SERVICE_NAME = "kubernetes.io/service-name"    # the label naming an EndpointSlice's Service
+HEADLESS = "service.kubernetes.io/headless"    # the label of a headless Service's Endpoints and EndpointSlices
 
 
 def resolve_port(pod: dict, svc_port: dict) -> int | None:
@@ -56,11 +57,18 @@ def desired(svc: dict, pods: list[dict]) -> dict[tuple, list[dict]]:
     return groups
 
 
+def service_labels(svc: dict) -> dict:
+    """The labels upstream puts on a Service's Endpoints and EndpointSlices: the Service's own, and the
+    headless marker if it has no cluster IP."""
+    labels = {k: v for k, v in svc["metadata"].get("labels", {}).items() if k != HEADLESS}
+    if svc["spec"].get("clusterIP") == "None":
+        labels[HEADLESS] = ""
+    return labels
+
+
 def endpoints_object(svc: dict, groups: dict) -> dict:
     meta = svc["metadata"]
-    labels = dict(meta.get("labels", {}))
-    if svc["spec"].get("clusterIP") == "None":
-        labels["service.kubernetes.io/headless"] = ""
+    labels = service_labels(svc)
     subsets = []
     for ports, eps in sorted(groups.items()):
         subset = {}
@@ -85,7 +93,7 @@ def slice_object(svc: dict, name: str, ports: tuple, eps: list[dict]) -> dict:
     meta = svc["metadata"]
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": name, "namespace": meta["namespace"], "generateName": f"{meta['name']}-",
-                         "labels": {SERVICE_NAME: meta["name"],
+                         "labels": {**service_labels(svc), SERVICE_NAME: meta["name"],
                                     "endpointslice.kubernetes.io/managed-by": MANAGED_BY},
                          "ownerReferences": [owner_ref(svc)]},
             "addressType": "IPv4", "endpoints": eps,

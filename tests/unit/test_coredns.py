@@ -646,3 +646,21 @@ def test_tcp_answers_several_queries_per_connection_in_full():
             assert msg.header.id == qid and not msg.header.tc and len(msg.rr) == 40
         assert c.recv(10) == b""                        # a message that is no query ends the connection
     loop.call_soon_threadsafe(loop.stop)
+
+
+def test_the_watch_keeps_only_headless_services_slices_and_the_zone_stays_the_same():
+    """The EndpointSlice controller labels a headless Service's slices as upstream does; CoreDNS's cache keeps
+    only those (a ClusterIP Service answers with its cluster IP, whatever its endpoints do), and the zone
+    built from what it keeps is the zone built from everything."""
+    from toycluster import endpoints
+    by_name = {s["metadata"]["name"]: dict(s, apiVersion="v1", metadata=dict(s["metadata"], uid="u")) for s in SERVICES}
+    made = [endpoints.slice_object(by_name[sl["metadata"]["labels"]["kubernetes.io/service-name"]], sl["metadata"]["name"],
+                                   tuple((p["name"], p["port"], p["protocol"]) for p in sl["ports"]), sl["endpoints"])
+            for sl in SLICES]
+    kept = [sl for sl in made if coredns._trim("EndpointSlice", sl) is not None]
+    assert sorted(sl["metadata"]["labels"]["kubernetes.io/service-name"] for sl in kept) == ["db", "empty", "tolerant"]
+    assert all(sl["metadata"]["labels"]["service.kubernetes.io/headless"] == "" for sl in kept)
+    full = dns_zone.build_zone(SERVICES, made, PODS, ["default", "kube-system"], serial=1)
+    trimmed = dns_zone.build_zone(SERVICES, kept, PODS, ["default", "kube-system"], serial=1)
+    assert full.records == trimmed.records and full.records == dns_zone.build_zone(
+        SERVICES, SLICES, PODS, ["default", "kube-system"], serial=1).records
