@@ -1,8 +1,9 @@
 """client-go's informer: list some kinds from the API, then long-poll /watch, keeping a local cache current.
 
 Used by the processes that are API clients but not the control plane (kube-proxy, CoreDNS, the ingress
-controller, the cloud load balancer, the public DNS server). run() blocks (give it a thread of its own); on_change() is called from that
-thread after every batch of events that changed the cache, and once after each (re)list. A client that
+controller, the cloud load balancer, the public DNS server). run() blocks (give it a thread of its own);
+on_change() is called from that thread after every batch of events that changed the cache, and once after
+each (re)list. A client that
 follows changes object by object (kube-proxy) takes ``dirty``, under ``lock``: the (kind, key) of every
 object changed since it last did, or None after a list (everything may have changed). If the API goes
 away the cache keeps what it last knew, and the informer lists again when the API is back.

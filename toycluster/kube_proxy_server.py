@@ -44,7 +44,8 @@ class Cache:
             if dirty is None:                       # listed: start again from everything
                 self.inputs = kube_proxy_cache.Inputs(objs["Service"].values(), objs["EndpointSlice"].values())
             for kind, key in dirty or ():
-                (self.inputs.service if kind == "Service" else self.inputs.endpoint_slice)(key, objs[kind].get(key))
+                update = self.inputs.service if kind == "Service" else self.inputs.endpoint_slice
+                update(key, objs[kind].get(key))
         return self.inputs
 
 

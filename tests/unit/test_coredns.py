@@ -653,12 +653,14 @@ def test_the_watch_keeps_only_headless_services_slices_and_the_zone_stays_the_sa
     only those (a ClusterIP Service answers with its cluster IP, whatever its endpoints do), and the zone
     built from what it keeps is the zone built from everything."""
     from toycluster import endpoints
-    by_name = {s["metadata"]["name"]: dict(s, apiVersion="v1", metadata=dict(s["metadata"], uid="u")) for s in SERVICES}
-    made = [endpoints.slice_object(by_name[sl["metadata"]["labels"]["kubernetes.io/service-name"]], sl["metadata"]["name"],
-                                   tuple((p["name"], p["port"], p["protocol"]) for p in sl["ports"]), sl["endpoints"])
+    by_name = {s["metadata"]["name"]: dict(s, apiVersion="v1", metadata=dict(s["metadata"], uid="u"))
+               for s in SERVICES}
+    made = [endpoints.slice_object(by_name[sl["metadata"]["labels"]["kubernetes.io/service-name"]],
+                                   sl["metadata"]["name"], tuple((p["name"], p["port"], p["protocol"])
+                                                                 for p in sl["ports"]), sl["endpoints"])
             for sl in SLICES]
     kept = [sl for sl in made if coredns._trim("EndpointSlice", sl) is not None]
-    assert sorted(sl["metadata"]["labels"]["kubernetes.io/service-name"] for sl in kept) == ["db", "empty", "tolerant"]
+    assert sorted(s["metadata"]["labels"]["kubernetes.io/service-name"] for s in kept) == ["db", "empty", "tolerant"]
     assert all(sl["metadata"]["labels"]["service.kubernetes.io/headless"] == "" for sl in kept)
     full = dns_zone.build_zone(SERVICES, made, PODS, ["default", "kube-system"], serial=1)
     trimmed = dns_zone.build_zone(SERVICES, kept, PODS, ["default", "kube-system"], serial=1)
