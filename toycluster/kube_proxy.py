@@ -8,9 +8,11 @@ per table; ``trace`` (in ``kube_proxy_trace``) follows one packet through the re
 The layout follows upstream kube-proxy, pkg/proxy/iptables/proxier.go (syncProxyRules): chain names
 KUBE-SVC/SVL/EXT/FW/SEP-<16 chars of base32(sha256)>, one rule per endpoint with ``-m statistic
 --probability 1/n, 1/(n-1), ...`` over endpoints sorted by "ip:port" string, hairpin masquerade in each
-KUBE-SEP chain, REJECT in the filter table for services without endpoints.  Deliberate departures
-(each also in the report): every rule carries ``-m comment`` (upstream leaves a few bare and drops the
-per-endpoint comments above 1000 endpoints); no nfacct counters, no KUBE-PROXY-CANARY, no topology hints.
+KUBE-SEP chain, REJECT in the filter table for services without endpoints.  Above 1,000 endpoints
+(upstream's largeClusterMode) the per-endpoint rules (KUBE-SEP chains, and the jumps to them) carry no
+comment, as upstream's, which shrinks the table by a quarter.  Deliberate departures (each also in the
+report): every other rule carries ``-m comment`` (upstream leaves a few bare); no nfacct counters, no
+KUBE-PROXY-CANARY, no topology hints.
 
 A rule is a list of argv tokens in the order iptables-save prints them (``! -s``, ``-d``, ``-p``, then
 the matches, then ``-j``), with option values as kube-proxy passes them (``--probability 0.3333333333``,
@@ -34,6 +36,9 @@ BUILTINS = {"nat": NAT_BUILTINS, "filter": FILTER_BUILTINS}
 # Chains of ours that may come and go; anything else is either a top-level chain (always present)
 # or someone else's.  Same prefixes as upstream isServiceChainName().
 SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-")
+# Upstream's largeClusterEndpointsThreshold: with more endpoints than this over all service ports, the
+# per-endpoint rules are written without their comment (each `-m comment` is 288 bytes in the kernel).
+LARGE_CLUSTER_ENDPOINTS = 1000
 
 # Top-level chains in the order upstream writes their chain lines.
 _FILTER_TOP = ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
@@ -102,6 +107,11 @@ def _host(ip: str) -> str:
 
 def _comment(text: str) -> list[str]:
     return ["-m", "comment", "--comment", text]
+
+
+def _endpoint_comment(text: str, large: bool) -> list[str]:
+    """Upstream appendServiceCommentLocked(): no comment in a large cluster."""
+    return [] if large else _comment(text)
 
 
 # ---------------------------------------------------------------- inputs
@@ -220,8 +230,16 @@ def render(services: list[dict], slices: list[dict], *, node_name: str, node_ip:
     """
     cidr = _cidr(cluster_cidr)
     endpoints = _endpoints_by_port(slices, node_name)
-    return assemble([port_piece(sp, endpoints.get(sp["key"], []), cidr, node_ip)
-                     for sp in _service_ports(services)])
+    ports = _service_ports(services)
+    large = sum(len(endpoints.get(sp["key"], [])) for sp in ports) > LARGE_CLUSTER_ENDPOINTS
+    return assemble([port_piece(sp, endpoints.get(sp["key"], []), cidr, node_ip, large) for sp in ports])
+
+
+def endpoint_count(services: list[dict], slices: list[dict]) -> int:
+    """Endpoints summed over the service ports kube-proxy programs (ready or not), as upstream counts them to
+    decide on large cluster mode (more than LARGE_CLUSTER_ENDPOINTS)."""
+    endpoints = _endpoints_by_port(slices, "")
+    return sum(len(endpoints.get(sp["key"], [])) for sp in _service_ports(services))
 
 
 def port_sort_key(sp) -> tuple:
@@ -229,11 +247,12 @@ def port_sort_key(sp) -> tuple:
     return sp["name"], sp["proto"]
 
 
-def port_piece(sp, eps, cidr, node_ip) -> tuple[list, dict]:
-    """One service port's rules: ([(table, top-level chain, [rule])...], {service chain: [rule]})."""
+def port_piece(sp, eps, cidr, node_ip, large=False) -> tuple[list, dict]:
+    """One service port's rules: ([(table, top-level chain, [rule])...], {service chain: [rule]}); LARGE:
+    the cluster has more than LARGE_CLUSTER_ENDPOINTS endpoints."""
     tops = {"filter": {c: [] for c in _FILTER_TOP}, "nat": {c: [] for c in _NAT_TOP}}
     chains: dict[str, list] = {}
-    _render_port(sp, eps, cidr, node_ip, tops["filter"], tops["nat"], chains)
+    _render_port(sp, eps, cidr, node_ip, tops["filter"], tops["nat"], chains, large)
     return [(t, c, rules) for t, top in tops.items() for c, rules in top.items() if rules], chains
 
 
@@ -284,7 +303,7 @@ def assemble(pieces) -> dict:
     return state
 
 
-def _render_port(sp, eps, cidr, node_ip, filt, nat, chains):
+def _render_port(sp, eps, cidr, node_ip, filt, nat, chains, large):
     name, proto, port = sp["name"], sp["proto"], str(sp["port"])
     cluster_eps, local_eps, reachable, has_any = _categorize(eps, sp)
     externally = bool(sp["node_port"] or sp["lb_ips"] or sp["external_ips"])
@@ -370,46 +389,58 @@ def _render_port(sp, eps, cidr, node_ip, filt, nat, chains):
                    for ip in sp["lb_ips"]]
         fw.append(_comment(f"other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"))
     if uses_cluster_chain:
-        chains.setdefault(sp["svc"], []).extend(_to_endpoints(sp, cluster_eps))
+        chains.setdefault(sp["svc"], []).extend(_to_endpoints(sp, cluster_eps, large))
     if uses_local_chain:
-        chains.setdefault(sp["svl"], []).extend(_to_endpoints(sp, local_eps))
+        chains.setdefault(sp["svl"], []).extend(_to_endpoints(sp, local_eps, large))
     for e in reachable:
         sep = endpoint_chain_name(name, proto, e["ep"])
         affinity = ["-m", "recent", "--name", sep, "--set"] if sp["affinity_timeout"] else []
-        chains[sep] = [["-s", _host(e["ip"])] + _comment(name) + ["-j", "KUBE-MARK-MASQ"],
-                       ["-p", proto] + _comment(name) + affinity
+        chains[sep] = [["-s", _host(e["ip"])] + _endpoint_comment(name, large) + ["-j", "KUBE-MARK-MASQ"],
+                       ["-p", proto] + _endpoint_comment(name, large) + affinity
                        + ["-m", proto, "-j", "DNAT", "--to-destination", e["ep"]]]
 
 
-def _to_endpoints(sp, eps):
+def _to_endpoints(sp, eps, large):
     """Upstream writeServiceToEndpointRules(): affinity checks first, then 1/n, 1/(n-1), ... picks."""
     rules, n = [], len(eps)
     if sp["affinity_timeout"]:
         for e in eps:
             sep = endpoint_chain_name(sp["name"], sp["proto"], e["ep"])
-            rules.append(_comment(f"{sp['name']} -> {e['ep']}")
+            rules.append(_endpoint_comment(f"{sp['name']} -> {e['ep']}", large)
                          + ["-m", "recent", "--name", sep, "--rcheck", "--seconds",
                             str(sp["affinity_timeout"]), "--reap", "-j", sep])
     for i, e in enumerate(eps):
         stat = ["-m", "statistic", "--mode", "random", "--probability", _probability(n - i)] \
             if i < n - 1 else []
-        rules.append(_comment(f"{sp['name']} -> {e['ep']}") + stat
+        rules.append(_endpoint_comment(f"{sp['name']} -> {e['ep']}", large) + stat
                      + ["-j", endpoint_chain_name(sp["name"], sp["proto"], e["ep"])])
     return rules
 
 
 def rule_count_per_service(state: dict) -> dict[str, int]:
-    """nat + filter rules that name each service port in their comment (upstream number_generated_rules)."""
+    """nat + filter rules per service port (upstream number_generated_rules): those that name it in their
+    comment, and those without one in a chain of its own (a KUBE-SEP chain in a large cluster), whose
+    service port is the one named by the rules that jump to it."""
+    def named(rule):
+        text = rule[rule.index("--comment") + 1] if "--comment" in rule else ""
+        return next((w for w in text.split() if "/" in w and not w[0].isdigit()), None)
+
+    owner: dict[tuple, str] = {}
+    for _ in range(4):                            # KUBE-SERVICES -> EXT -> SVC -> SEP at the most
+        for tname, table in state.items():
+            for chain, rules in table.items():
+                for rule in rules:
+                    target = rule[rule.index("-j") + 1] if "-j" in rule else ""
+                    name = named(rule) or owner.get((tname, chain))
+                    if name and target.startswith(SERVICE_CHAIN_PREFIXES):
+                        owner.setdefault((tname, target), name)
     counts: dict[str, int] = {}
-    for table in state.values():
-        for rules in table.values():
+    for tname, table in state.items():
+        for chain, rules in table.items():
             for rule in rules:
-                if "--comment" in rule:
-                    text = rule[rule.index("--comment") + 1]
-                    for word in text.split():
-                        if "/" in word and not word[0].isdigit():
-                            counts[word] = counts.get(word, 0) + 1
-                            break
+                name = named(rule) or chain.startswith(SERVICE_CHAIN_PREFIXES) and owner.get((tname, chain))
+                if name:
+                    counts[name] = counts.get(name, 0) + 1
     return counts
 
 

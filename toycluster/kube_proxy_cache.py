@@ -12,7 +12,9 @@ again and, when none of them came, went or changed a rule in a top-level chain (
 KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES...: an endpoint turning unready changes only the Service's own
 chains), patches their chains into a copy of the last states; otherwise, and in ``render`` (every
 Service looked at), the states are assembled again from all the pieces by ``kube_proxy.assemble``, as
-``kube_proxy.render`` does.  Either way ``ClusterRender(...).render(services, slices)[node]`` equals
+``kube_proxy.render`` does.  Each Service's endpoint count is kept too: when the cluster's total crosses
+``kube_proxy.LARGE_CLUSTER_ENDPOINTS`` (upstream's large cluster mode, per-endpoint rules without
+comments), every Service is rendered again.  Either way ``ClusterRender(...).render(services, slices)[node]`` equals
 ``kube_proxy.render(services, slices, node_name=node, ...)`` (as dicts: a patched state lists the new
 chains last).  An object without a resourceVersion (made by hand, not read from the API) is never
 cached: its Service is rendered every time.
@@ -92,10 +94,11 @@ class ClusterRender:
     def __init__(self, nodes: dict[str, str], *, cluster_cidr: str):
         self.nodes = dict(nodes)                 # node name -> node IP
         self.cidr = kube_proxy._cidr(cluster_cidr)
-        # (namespace, name) -> (key, the pieces of every node or None, {node: its pieces} or None);
-        # pieces are [(port sort key, kube_proxy.port_piece)]
+        # (namespace, name) -> (key, the pieces of every node or None, {node: its pieces} or None,
+        # its endpoint count, rendered for a large cluster); pieces are [(port sort key, kube_proxy.port_piece)]
         self.pieces: dict[tuple, tuple] = {}
         self.states: dict[str, dict] | None = None   # what the last render returned
+        self.total, self.large = 0, False        # endpoints over every Service, and large cluster mode
         self.uncached = 0                        # Services without a key at the last full render
         self.rendered = 0                        # Services rendered by the last render (not reused)
 
@@ -116,11 +119,17 @@ class ClusterRender:
         common: list[tuple] = []
         own: dict[str, list] = {node: [] for node in self.nodes}
         self.uncached = 0
-        for i, (ident, svc) in enumerate(inputs.services.items()):
+        looked = []                              # (ident, Service, its slices, key, cached entry or None)
+        for ident, svc in inputs.services.items():
             slices_of = inputs.slices_of(ident)
-            key = _key(svc, slices_of)
-            entry = self.pieces.get(ident)
-            if key is None or entry is None or entry[0] != key:
+            key, entry = _key(svc, slices_of), self.pieces.get(ident)
+            cached = key is not None and entry is not None and entry[0] == key
+            looked.append((ident, svc, slices_of, key, entry if cached else None))
+        self.total = sum(entry[3] if entry else kube_proxy.endpoint_count([svc], slices_of)
+                         for _, svc, slices_of, _, entry in looked)
+        self.large = self.total > kube_proxy.LARGE_CLUSTER_ENDPOINTS
+        for i, (ident, svc, slices_of, key, entry) in enumerate(looked):
+            if entry is None or entry[4] != self.large:
                 entry = self._render_service(svc, slices_of, key)
                 self.rendered += 1
             if key is None:
@@ -143,7 +152,7 @@ class ClusterRender:
     def _patch(self, inputs: Inputs, changed: set) -> dict[str, dict] | None:
         """The last states with the chains of the CHANGED Services rendered again, or None if that is not
         enough: a Service came or went, or changed its top-level rules (then everything is assembled)."""
-        fresh = {}
+        todo, total = [], self.total
         for ident in changed:
             svc, entry = inputs.services.get(ident), self.pieces.get(ident)
             if svc is None or entry is None:
@@ -155,11 +164,18 @@ class ClusterRender:
             if key is None:
                 return None
             if key != entry[0]:
-                new = self._render_service(svc, slices_of, key)
-                if any(_tops(new, node) != _tops(entry, node) for node in self.nodes) or \
-                        (new[1] is None) != (entry[1] is None):
-                    return None
-                fresh[ident] = (entry, new)
+                todo.append((ident, svc, slices_of, key, entry))
+                total += kube_proxy.endpoint_count([svc], slices_of) - entry[3]
+        if (total > kube_proxy.LARGE_CLUSTER_ENDPOINTS) != self.large:
+            return None                          # into or out of large cluster mode: every Service changes
+        fresh = {}
+        for ident, svc, slices_of, key, entry in todo:
+            new = self._render_service(svc, slices_of, key)
+            if any(_tops(new, node) != _tops(entry, node) for node in self.nodes) or \
+                    (new[1] is None) != (entry[1] is None):
+                return None
+            fresh[ident] = (entry, new)
+        self.total = total
         if not fresh:
             return self.states
         states, copies = {}, {}
@@ -180,16 +196,18 @@ class ClusterRender:
 
     def _render_service(self, svc: dict, slices: list[dict], key) -> tuple:
         ports = kube_proxy._service_ports([svc])
-        per_node = {}
+        per_node, count = {}, 0
         for node, node_ip in self.nodes.items():
             endpoints = kube_proxy._endpoints_by_port(slices, node)
+            count = sum(len(endpoints.get(sp["key"], [])) for sp in ports)
             per_node[node] = [(kube_proxy.port_sort_key(sp),
-                               kube_proxy.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, node_ip))
+                               kube_proxy.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, node_ip,
+                                                     self.large))
                               for sp in ports]
         first = next(iter(per_node.values()), [])
         if all(pieces == first for pieces in per_node.values()):
-            return key, first, None
-        return key, None, per_node
+            return key, first, None, count, self.large
+        return key, None, per_node, count, self.large
 
 
 def _pieces(entry: tuple, node: str) -> list:

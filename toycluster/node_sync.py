@@ -101,6 +101,12 @@ class NodeSync:
                 self.previous[n] = result
                 self.info[n].update({t: v["info"] for t, v in tables.items() if "info" in v})
                 self.applied(n, inputs)
+        commits = [f"node{n} {t} {v['commit_ms']:.1f}" for n, (result, _, tables) in done.items()
+                   if not isinstance(result, Exception) for t, v in tables.items()]
+        if commits:                 # as upstream's "SyncProxyRules complete" (at -v=2), with the commits' times
+            print(f"{self.label}: rules written in {max(ms for _, ms, _ in done.values()):.0f} ms (render "
+                  f"{self.timings['render_ms']:.1f} ms; commit ms: {', '.join(commits)})",
+                  file=sys.stderr, flush=True)
         self.read_ahead = open_tables([(n, ns) for n, ns in nodes if self.previous[n] is not None],
                                       self.prefetch, self.executor, self.helpers, wait=False)
 

@@ -500,3 +500,29 @@ def test_trace_session_affinity_and_udp(state):
     assert rows[-1] == "result: 10.96.0.10:53/udp is DNATed to 10.244.1.3:53"
     assert trace(state, src="10.244.1.5", dst="10.96.0.10", dport=54, proto="udp")[-1] == \
         "result: no service rule matched, 10.96.0.10:54/udp is routed unchanged"
+
+
+def test_above_1000_endpoints_the_per_endpoint_rules_carry_no_comment(monkeypatch):
+    """Upstream's large cluster mode: with more endpoints (over all service ports, ready or not) than
+    largeClusterEndpointsThreshold (1,000), the KUBE-SEP rules and the jumps to them are written without
+    their comment; every other rule keeps its comment, and the rules are otherwise the same.  The threshold
+    is lowered here to the golden world's size."""
+    from toycluster import kube_proxy
+    normal = render(SERVICES, SLICES, **NODE1)
+    total = kube_proxy.endpoint_count(SERVICES, SLICES)
+    monkeypatch.setattr(kube_proxy, "LARGE_CLUSTER_ENDPOINTS", total)
+    assert render(SERVICES, SLICES, **NODE1) == normal                  # not more than the threshold
+    monkeypatch.setattr(kube_proxy, "LARGE_CLUSTER_ENDPOINTS", total - 1)
+    large = render(SERVICES, SLICES, **NODE1)
+    assert large.keys() == normal.keys() and all(large[t].keys() == normal[t].keys() for t in normal)
+    bare = 0
+    for t in normal:
+        for chain, rules in normal[t].items():
+            for was, now in zip(rules, large[t][chain], strict=True):
+                per_endpoint = chain.startswith("KUBE-SEP-") or was[was.index("-j") + 1].startswith("KUBE-SEP-")
+                if per_endpoint:                          # "-m comment --comment TEXT" taken out
+                    at = was.index("--comment") - 2
+                    was = was[:at] + was[at + 4:]
+                assert now == was, (chain, was, now)
+                bare += per_endpoint
+    assert bare > 20 and rule_count_per_service(large) == rule_count_per_service(normal)

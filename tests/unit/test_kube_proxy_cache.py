@@ -235,3 +235,32 @@ def test_random_changes_told_by_name_always_equal_a_full_render(monkeypatch):
         states = cache.render_changed(inputs, inputs.take_changed())
         assert states == full(list(services.values()), list(slices.values())), f"step {step}"
     assert 20 < len(assembled) < 150          # per distinct state; most readiness flips were patched
+
+
+def test_crossing_the_large_cluster_threshold_renders_every_service_again(monkeypatch):
+    """kube-proxy drops the per-endpoint comments above kube_proxy.LARGE_CLUSTER_ENDPOINTS endpoints (lowered
+    here to one below the golden world's count): one endpoint going and coming back takes the cluster across
+    it and back, which changes every Service's rules; each render_changed still equals a full render."""
+    from toycluster import kube_proxy
+    services, slices = versioned()
+    monkeypatch.setattr(kube_proxy, "LARGE_CLUSTER_ENDPOINTS", kube_proxy.endpoint_count(services, slices) - 1)
+    inputs = Inputs(services, slices)
+    cache = new_cache()
+    assert cache.render_changed(inputs, inputs.take_changed()) == full(services, slices) and cache.large
+    web = slice_of(slices, "web")
+    key = ("default", web["metadata"]["name"])
+    fewer = copy.deepcopy(web)                            # one endpoint less: comments everywhere again
+    fewer["endpoints"] = fewer["endpoints"][1:]
+    fewer["metadata"]["resourceVersion"] = "200"
+    inputs.endpoint_slice(key, fewer)
+    rest = [s for s in slices if s is not web]
+    assert cache.render_changed(inputs, inputs.take_changed()) == full(services, rest + [fewer])
+    assert not cache.large and cache.rendered == len(services)
+    inputs.endpoint_slice(key, web)
+    assert cache.render_changed(inputs, inputs.take_changed()) == full(services, slices) and cache.large
+    flipped = copy.deepcopy(web)                          # a readiness flip keeps the count: patched
+    flipped["endpoints"][0]["conditions"] = {"ready": False, "serving": False}
+    flipped["metadata"]["resourceVersion"] = "300"
+    inputs.endpoint_slice(key, flipped)
+    assert cache.render_changed(inputs, inputs.take_changed()) == full(services, rest + [flipped])
+    assert cache.rendered == 1 and cache.large
