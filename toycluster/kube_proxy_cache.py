@@ -181,8 +181,8 @@ class ClusterRender:
         states, copies = {}, {}
         for node, state in self.states.items():
             if id(state) not in copies:           # nodes sharing a state share its patched copy
-                copy = copies[id(state)] = {table: dict(chains) for table, chains in state.items()}
-                nat = copy["nat"]
+                patched = copies[id(state)] = {table: dict(chains) for table, chains in state.items()}
+                nat = patched["nat"]
                 for old, new in fresh.values():
                     stale = _chains(old, node)
                     for chain in stale.keys() - _chains(new, node).keys():
