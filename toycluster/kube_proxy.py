@@ -231,15 +231,19 @@ def render(services: list[dict], slices: list[dict], *, node_name: str, node_ip:
     cidr = _cidr(cluster_cidr)
     endpoints = _endpoints_by_port(slices, node_name)
     ports = _service_ports(services)
-    large = sum(len(endpoints.get(sp["key"], [])) for sp in ports) > LARGE_CLUSTER_ENDPOINTS
+    large = endpoints_total(endpoints, ports) > LARGE_CLUSTER_ENDPOINTS
     return assemble([port_piece(sp, endpoints.get(sp["key"], []), cidr, node_ip, large) for sp in ports])
 
 
 def endpoint_count(services: list[dict], slices: list[dict]) -> int:
     """Endpoints summed over the service ports kube-proxy programs (ready or not), as upstream counts them to
     decide on large cluster mode (more than LARGE_CLUSTER_ENDPOINTS)."""
-    endpoints = _endpoints_by_port(slices, "")
-    return sum(len(endpoints.get(sp["key"], [])) for sp in _service_ports(services))
+    return endpoints_total(_endpoints_by_port(slices, ""), _service_ports(services))
+
+
+def endpoints_total(endpoints: dict, ports: list) -> int:
+    """The endpoints of PORTS (service port records) in ENDPOINTS (as _endpoints_by_port gives them)."""
+    return sum(len(endpoints.get(sp["key"], [])) for sp in ports)
 
 
 def port_sort_key(sp) -> tuple:

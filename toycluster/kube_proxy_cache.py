@@ -151,8 +151,9 @@ class ClusterRender:
 
     def _patch(self, inputs: Inputs, changed: set) -> dict[str, dict] | None:
         """The last states with the chains of the CHANGED Services rendered again, or None if that is not
-        enough: a Service came or went, or changed its top-level rules (then everything is assembled)."""
-        todo, total = [], self.total
+        enough: a Service came or went, changed its top-level rules, or the endpoints' total crossed the
+        large cluster threshold (then everything is rendered or assembled again)."""
+        fresh, total = {}, self.total
         for ident in changed:
             svc, entry = inputs.services.get(ident), self.pieces.get(ident)
             if svc is None or entry is None:
@@ -163,18 +164,16 @@ class ClusterRender:
             key = _key(svc, slices_of)
             if key is None:
                 return None
-            if key != entry[0]:
-                todo.append((ident, svc, slices_of, key, entry))
-                total += kube_proxy.endpoint_count([svc], slices_of) - entry[3]
-        if (total > kube_proxy.LARGE_CLUSTER_ENDPOINTS) != self.large:
-            return None                          # into or out of large cluster mode: every Service changes
-        fresh = {}
-        for ident, svc, slices_of, key, entry in todo:
+            if key == entry[0]:
+                continue
             new = self._render_service(svc, slices_of, key)
             if any(_tops(new, node) != _tops(entry, node) for node in self.nodes) or \
                     (new[1] is None) != (entry[1] is None):
                 return None
             fresh[ident] = (entry, new)
+            total += new[3] - entry[3]
+        if (total > kube_proxy.LARGE_CLUSTER_ENDPOINTS) != self.large:
+            return None                          # into or out of large cluster mode: every Service changes
         self.total = total
         if not fresh:
             return self.states
@@ -199,7 +198,7 @@ class ClusterRender:
         per_node, count = {}, 0
         for node, node_ip in self.nodes.items():
             endpoints = kube_proxy._endpoints_by_port(slices, node)
-            count = sum(len(endpoints.get(sp["key"], [])) for sp in ports)
+            count = kube_proxy.endpoints_total(endpoints, ports)
             per_node[node] = [(kube_proxy.port_sort_key(sp),
                                kube_proxy.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, node_ip,
                                                      self.large))
