@@ -235,7 +235,7 @@ class Cluster:
     # Wait loops ask the API server directly (one CLI process per poll would cost ~0.3 s of CPU each);
     # what the user sees is checked through the CLI.
     def api(self):
-        from toycluster import apiclient
+        from toycluster.api import client as apiclient
         return apiclient.Client(self.name, timeout=10)
 
     def api_pod(self, name: str, namespace: str = "default") -> dict | None:
@@ -281,7 +281,7 @@ class Cluster:
         if left:
             with contextlib.suppress(Exception):
                 sys.path.insert(0, str(REPO))
-                from toycluster import nodes
+                from toycluster.cluster import network as nodes
                 nodes.teardown(self.name)
         return left if left else ([] if p.returncode in (0, 2) else [f"down exited {p.returncode}: {p.stderr}"])
 
@@ -402,7 +402,7 @@ def shared():
 
 
 def control_plane_pids(name: str) -> list[int]:
-    """Processes whose argv ends with `-m toycluster.controlplane NAME` (found by id, killed by id: a pattern
+    """Processes whose argv ends with `-m toycluster.cluster.controlplane NAME` (found by id, killed by id: a pattern
     match such as pkill -f could also hit a cluster with a longer name). A child the control plane has just
     forked (a probe or a conntrack command before its exec) carries the same argv: it is left out."""
     pids = []
@@ -413,7 +413,7 @@ def control_plane_pids(name: str) -> list[int]:
                     argv = f.read().rstrip(b"\0").split(b"\0")
             except OSError:
                 continue
-            if argv[-3:] == [b"-m", b"toycluster.controlplane", name.encode()]:
+            if argv[-3:] == [b"-m", b"toycluster.cluster.controlplane", name.encode()]:
                 pids.append(int(entry))
     return [pid for pid in pids if _parent(pid) not in pids]
 

@@ -212,13 +212,13 @@ def test_exec_without_a_command(shared):
 # ---------------------------------------------------------------- clusters that do or do not exist
 def test_up_for_a_cluster_that_exists(shared):
     before = state(shared)
-    cps = [p for p in cluster_processes(shared.name) if "toycluster.controlplane" in p]
+    cps = [p for p in cluster_processes(shared.name) if "toycluster.cluster.controlplane" in p]
     assert len(cps) == 1, cps
     p = shared.up(check=None)
     assert p.returncode == 2, p
     assert "already exists" in p.stderr and shared.name in p.stderr, p.stderr
     assert state(shared) == before
-    assert [p for p in cluster_processes(shared.name) if "toycluster.controlplane" in p] == cps
+    assert [p for p in cluster_processes(shared.name) if "toycluster.cluster.controlplane" in p] == cps
     assert "The control plane is running" in shared.ok("status")
     # with other ranges too: still refused, and still left as it is
     other = Cluster(shared.name, new_ranges())

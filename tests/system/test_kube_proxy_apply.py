@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.system,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, iptables)"),
               pytest.mark.skipif(shutil.which("iptables-legacy-save") is None, reason="no iptables-legacy")]
 
-from toycluster import iptables_apply, kernel  # noqa: E402
-from toycluster.kube_proxy import apply, render, to_iptables_save  # noqa: E402
+from toycluster.kernel import iptables_apply
+from toycluster.kernel import nsfs  # noqa: E402
+from toycluster.proxy.proxier import apply, render, to_iptables_save  # noqa: E402
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _count = itertools.count()
@@ -36,14 +37,14 @@ def sh(*args, ns=None, check=True, **kw):
 @pytest.fixture
 def netns():
     """Factory of fresh network namespaces, all deleted at the end of the test. Made as the project makes
-    them (kernel.create_netns), not with `ip netns add`: that turns /run/netns into a mount point holding
+    them (nsfs.create_netns), not with `ip netns add`: that turns /run/netns into a mount point holding
     copies of every pin that exists, and the originals, hidden under it, would keep other clusters'
     namespaces alive after their `down`."""
     made = []
 
     def make():
         name = f"kpt{os.getpid()}-{next(_count)}"
-        kernel.create_netns(name)
+        nsfs.create_netns(name)
         made.append(name)
         sh("ip", "link", "set", "lo", "up", ns=name)
         return name
@@ -51,7 +52,7 @@ def netns():
         yield make
     finally:
         for name in made:
-            kernel.delete_netns(name)
+            nsfs.delete_netns(name)
 
 
 @contextlib.contextmanager
@@ -232,7 +233,7 @@ def test_each_namespace_gets_its_own_rules_and_the_root_namespace_none(netns):
 def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
     """node_sync.apply_nodes applies every node at once (threads, one libiptc handle each): each namespace
     ends with exactly its own state, round after round, and one node's error leaves the others applied."""
-    from toycluster import node_sync
+    from toycluster.proxy import sync as node_sync
     names = [netns() for _ in range(3)]
     helpers = concurrent.futures.ThreadPoolExecutor(2)
     states = [world(), world(with_web=False), world(web_unready=("10.244.2.7",))]

@@ -31,9 +31,10 @@ from conftest import Cluster, _taken_networks, new_name, new_ranges, sh
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from netpol_scenarios import ALL, SCENARIOS, resolve  # noqa: E402
 
-from toycluster import apiclient, kernel  # noqa: E402
-from toycluster import network_policy as np_  # noqa: E402
-from toycluster.kube_proxy import apply as kp_apply, render as kp_render, to_iptables_save  # noqa: E402
+from toycluster.api import client
+from toycluster.kernel import nsfs  # noqa: E402
+from toycluster.netpol import agent as np_  # noqa: E402
+from toycluster.proxy.proxier import apply as kp_apply, render as kp_render, to_iptables_save  # noqa: E402
 
 PREFERRED = {"node_cidr": "192.168.96.0/24", "pod_cidr": "10.196.0.0/16", "service_cidr": "10.197.0.0/16"}
 UDP_ECHO = ("import socket,selectors,sys\nsel=selectors.DefaultSelector()\nfor p in sys.argv[1:]:\n"
@@ -120,7 +121,7 @@ def probe(c, targets, pairs=None, timeout=1.0):
     pairs = pairs or [(s, d) for s in ALL for d in ALL if s != d]
     sel, pending, result = selectors.DefaultSelector(), {}, {t: {} for t in targets}
     for src in sorted({s for s, _ in pairs}):
-        with kernel.in_netns(pod_ns(c, src)):      # sockets belong to the namespace they are made in
+        with nsfs.in_netns(pod_ns(c, src)):      # sockets belong to the namespace they are made in
             for s, d in pairs:
                 if s != src:
                     continue
@@ -189,7 +190,7 @@ def ours(text):
 
 def rendered(c):
     """What `toycluster policy rules nodeN` prints, rendered here from the API (one CLI start costs ~0.7 s)."""
-    api = apiclient.Client(c.name)
+    api = client.Client(c.name)
     states = np_.render_all(api.list("NetworkPolicy"), api.list("Pod"), api.list("Namespace"), ["node1", "node2"])
     return {n: ours(to_iptables_save(states[f"node{n}"])) for n in (1, 2)}
 
@@ -213,7 +214,7 @@ def wait_enforced(c, started, timeout=5.0):
 def reset(c):
     """Remove what earlier scenarios applied and relabel what they labelled (through the API: the steps
     themselves go through the CLI)."""
-    api = apiclient.Client(c.name)
+    api = client.Client(c.name)
     changed = bool(c.applied or c.labelled)
     for ns, name in sorted(c.applied):
         api.delete("NetworkPolicy", ns, name)
@@ -297,7 +298,7 @@ def test_established_connections_survive_a_new_deny(model):
     """Conntrack-based, as Calico and kube-router: only new connections are checked."""
     c = model
     reset(c)
-    with kernel.in_netns(pod_ns(c, "y/a")):
+    with nsfs.in_netns(pod_ns(c, "y/a")):
         old = socket.create_connection((c.ip["x/a"], 80), timeout=2)
     try:
         old.sendall(b"GET /before HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -341,7 +342,7 @@ def dns_query(c, src, server, name="kubernetes.default.svc.cluster.local", timeo
     """One UDP DNS query from SRC's pod: the answer's rcode (any: NXDOMAIN is an answer too), or None if it
     was refused or timed out."""
     from dnslib import DNSRecord
-    with kernel.in_netns(pod_ns(c, src)):
+    with nsfs.in_netns(pod_ns(c, src)):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(timeout)
     try:
@@ -411,7 +412,7 @@ def test_forward_jump_stays_first_and_chains_survive_kube_proxy():
     if os.geteuid() != 0:
         pytest.skip("needs root")
     name = f"npt{os.getpid()}"
-    kernel.create_netns(name)         # not `ip netns add`: see test_kube_proxy_apply's netns fixture
+    nsfs.create_netns(name)         # not `ip netns add`: see test_kube_proxy_apply's netns fixture
     try:
         pods = [{"metadata": {"namespace": "x", "name": "a", "labels": {"pod": "a"}},
                  "spec": {"nodeName": "node1", "containers": []},
@@ -419,7 +420,7 @@ def test_forward_jump_stays_first_and_chains_survive_kube_proxy():
         pol = {"metadata": {"namespace": "x", "name": "deny"}, "spec": {"podSelector": {}}}
         theirs = kp_render([], [], node_name="node1", node_ip="192.168.96.11", cluster_cidr="10.196.0.0/16")
         mine = np_.render([pol], pods, [], node_name="node1")
-        with kernel.in_netns(name):
+        with nsfs.in_netns(name):
             np_.apply(mine)
             kp_apply(theirs)                  # kube-proxy's jumps go in above ours
             kp_apply(theirs, None)            # kube-proxy's full re-read leaves our chains alone
@@ -433,7 +434,7 @@ def test_forward_jump_stays_first_and_chains_survive_kube_proxy():
         assert {line for line in save.splitlines() if line.startswith("-A KUBE-")} - ours(save) == {
             line for line in to_iptables_save({"filter": theirs["filter"]}).splitlines() if line.startswith("-A KUBE-")}
     finally:
-        kernel.delete_netns(name)
+        nsfs.delete_netns(name)
 
 
 def test_report_enforcement_times(model):

@@ -380,8 +380,8 @@ def test_the_cloud_outlives_the_control_plane_and_is_adopted(north):
     c = north
     before = cloud_pids(c)
     assert sorted(before) == ["dns", "lb"] and all(len(p) == 1 for p in before.values()), before
-    from toycluster import nodes
-    for pid in nodes.control_plane_pids(c.name):
+    from toycluster.cluster import network
+    for pid in network.control_plane_pids(c.name):
         os.kill(pid, signal.SIGKILL)
     poll(lambda: not c.api().healthy(), timeout=5, what="the control plane to be gone")
     assert "GET /orders/still HTTP/1.1" in curl(c, "http://shop.example.com/orders/still")   # the data plane serves on

@@ -878,7 +878,7 @@ def test_bad_service_input_is_refused_and_changes_nothing(svc, services_before, 
 # ---------------------------------------------------------------- kube-proxy's process
 
 def _kube_proxy_pids(name: str) -> list[int]:
-    from toycluster import nodes
+    from toycluster.cluster import network as nodes
     found = []
     for pid in nodes.control_plane_pids(name):
         try:

@@ -102,7 +102,7 @@ def test_machine_is_the_same_after_down(cluster_factory):
     assert any(f"{c.name}-host" in line for line in during["links"])
     assert any(line.startswith(f"{c.name}.node1") for line in during["netns"])
     assert any(f"/run/netns/{c.name}." in line for line in during["mounts"])
-    assert any("toycluster.controlplane" in p for p in during["processes"])
+    assert any("toycluster.cluster.controlplane" in p for p in during["processes"])
     assert c.name in during["state-dirs"]
 
     c.ok("down")

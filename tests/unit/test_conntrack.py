@@ -1,5 +1,5 @@
 """Pure tests of kube-proxy's conntrack clean-up decisions (which UDP flows become stale)."""
-from toycluster import conntrack
+from toycluster.proxy import conntrack
 
 
 def svc(ports, vip="10.96.0.10"):

@@ -3,8 +3,12 @@ import copy
 
 import pytest
 
-from toycluster import apiserver, controllers, endpoints, objects, workloads
-from toycluster.store import Store
+from toycluster.api import server
+from toycluster.controllers import manager
+from toycluster.controllers import endpointslice
+from toycluster.api import objects
+from toycluster.node import workloads
+from toycluster.api.store import Store
 
 objects.IMAGE_CHECK = workloads.check_image
 
@@ -19,9 +23,9 @@ def deployment(name="web", replicas=2, image="toycluster/echo", ns="default"):
 @pytest.fixture
 def cp():
     store = Store(None)
-    ctl = controllers.Controllers(store, ["node1", "node2"])
+    ctl = manager.Controllers(store, ["node1", "node2"])
     ctl.reconcile()
-    return store, apiserver.API(store), ctl
+    return store, server.API(store), ctl
 
 
 def settle(ctl, times=3):
@@ -104,7 +108,7 @@ def test_apply_is_all_or_nothing(cp):
     store, api, _ = cp
     bad = deployment(name="other")
     bad["metadata"]["namespace"] = "missing"
-    with pytest.raises(apiserver.APIError, match='namespaces "missing" not found'):
+    with pytest.raises(server.APIError, match='namespaces "missing" not found'):
         api.apply([deployment(), bad])
     assert store.list("Deployment") == []
 
@@ -122,9 +126,9 @@ def test_pod_spec_is_immutable_and_missing_objects_are_not_found(cp):
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     api.apply([pod])
     pod["spec"]["containers"][0]["image"] = "nginx"
-    with pytest.raises(apiserver.APIError, match="Forbidden"):
+    with pytest.raises(server.APIError, match="Forbidden"):
         api.apply([pod])
-    with pytest.raises(apiserver.APIError, match='pods "nope" not found in namespace "default"'):
+    with pytest.raises(server.APIError, match='pods "nope" not found in namespace "default"'):
         api.delete("Pod", "default", "nope")
 
 
@@ -143,8 +147,8 @@ def test_namespace_deletion_empties_it_then_removes_it(cp):
 
 def test_template_hash_is_stable_and_name_safe():
     t = deployment()["spec"]["template"]
-    assert controllers.template_hash(t) == controllers.template_hash(dict(t))
-    assert set(controllers.template_hash(t)) <= set(controllers.POD_NAME_CHARS)
+    assert manager.template_hash(t) == manager.template_hash(dict(t))
+    assert set(manager.template_hash(t)) <= set(manager.POD_NAME_CHARS)
 
 
 def test_store_lists_in_key_order_as_objects_come_and_go(cp):
@@ -187,7 +191,7 @@ def test_a_restarted_controller_manager_counts_the_pods_it_finds(cp):
     loaded = Store(None)                       # what a restarted control plane reads back from disk
     for obj in store.objects.values():
         loaded.insert(copy.deepcopy(obj))
-    settle(controllers.Controllers(loaded, ["node1", "node2"]))
+    settle(manager.Controllers(loaded, ["node1", "node2"]))
     assert sorted(p["metadata"]["name"] for p in loaded.list("Pod")) == names
     assert not any(p["metadata"].get("deletionTimestamp") for p in loaded.list("Pod"))
 
@@ -222,7 +226,7 @@ def test_endpoints_controller_syncs_only_the_services_an_event_touches(cp, monke
     pods = store.list("Pod")
     for i, pod in enumerate(pods):
         _as_kubelet_reports(store, pod, f"10.244.1.{i + 2}")
-    ec = endpoints.EndpointsController(store)
+    ec = endpointslice.EndpointsController(store)
     synced = []
     real_sync = ec.sync
     monkeypatch.setattr(ec, "sync", lambda svc, *a: (synced.append(svc["metadata"]["name"]), real_sync(svc, *a)))
@@ -275,7 +279,7 @@ def test_endpoints_controller_finds_each_services_slices_as_they_come_and_go(cp)
     settle(ctl)
     for i, pod in enumerate(store.list("Pod")):
         _as_kubelet_reports(store, pod, f"10.244.1.{i + 2}")
-    ec = endpoints.EndpointsController(store)
+    ec = endpointslice.EndpointsController(store)
     ec.reconcile()
     first = [s["metadata"]["name"] for s in _slices_of(store, "web")]
     for i, pod in enumerate(store.list("Pod")):

@@ -8,8 +8,11 @@ import time
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
-from toycluster import coredns, dns_wire, dns_zone, objects
-from toycluster.dns_wire import Responder, parse_query
+from toycluster.dns import coredns
+from toycluster.dns import wire as dns_wire
+from toycluster.dns import zone as dns_zone
+from toycluster.api import objects
+from toycluster.dns.wire import Responder, parse_query
 
 DOMAIN = "cluster.local"
 
@@ -483,7 +486,7 @@ def test_parse_upstream():
 
 
 def test_system_manifests_are_valid_objects():
-    from toycluster.nodes import ClusterConfig
+    from toycluster.cluster.network import ClusterConfig
     cfg = ClusterConfig(name="toy", service_cidr="10.96.0.0/12", dns_upstream="203.0.113.53")
     docs = [objects.validate(d, "coredns.yaml") for d in coredns.system_manifests(cfg)]
     svc_, deploy = docs
@@ -493,7 +496,7 @@ def test_system_manifests_are_valid_objects():
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {"TOYCLUSTER_API": "/var/lib/toycluster/toy/api.sock", "DNS_UPSTREAM": "203.0.113.53"}
-    from toycluster import workloads
+    from toycluster.node import workloads
     assert workloads.resolve(container) == ("builtin", "coredns")
 
 
@@ -652,7 +655,7 @@ def test_the_watch_keeps_only_headless_services_slices_and_the_zone_stays_the_sa
     """The EndpointSlice controller labels a headless Service's slices as upstream does; CoreDNS's cache keeps
     only those (a ClusterIP Service answers with its cluster IP, whatever its endpoints do), and the zone
     built from what it keeps is the zone built from everything."""
-    from toycluster import endpoints
+    from toycluster.controllers import endpointslice as endpoints
     by_name = {s["metadata"]["name"]: dict(s, apiVersion="v1", metadata=dict(s["metadata"], uid="u"))
                for s in SERVICES}
     made = [endpoints.slice_object(by_name[sl["metadata"]["labels"]["kubernetes.io/service-name"]],

@@ -6,9 +6,15 @@ import base64
 import pytest
 from dnslib import QTYPE, DNSRecord
 
-from toycluster import cloud_controller, cloud_lb, ingress, nodes, objects, pki, public_dns
-from toycluster.ingress_http import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, parse_head, parse_response_head
-from toycluster.store import Store
+from toycluster.cloud import controller
+from toycluster.cloud import lb
+from toycluster.ingress import routes as ingress
+from toycluster.cluster import network
+from toycluster.api import objects
+from toycluster.api import pki
+from toycluster.cloud import public_dns
+from toycluster.ingress.http1 import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, parse_head, parse_response_head
+from toycluster.api.store import Store
 
 
 def ing(name, rules=None, default=None, cls=None, ts="2024-01-01T00:00:00Z", ns="default", tls=None, annotations=None):
@@ -344,7 +350,7 @@ def test_the_ca_signs_certificates_for_hosts_and_wildcards():
 
 
 # ---------------------------------------------------------------- the cloud load balancer and the public DNS
-CFG = nodes.ClusterConfig(name="lab", nodes=3)
+CFG = network.ClusterConfig(name="lab", nodes=3)
 
 
 def lb_service(name="db", ip="203.0.113.20", ports=((5432, 31000),)):
@@ -359,36 +365,36 @@ INGRESS_SVC = {"metadata": {"name": "ingress-nginx-controller", "namespace": "in
 
 
 def test_lb_topology_addresses_and_no_default_route():
-    text = [nodes.as_ip_command(s) for s in cloud_lb.topology(CFG)]
+    text = [network.as_ip_command(s) for s in lb.topology(CFG)]
     assert "ip -n lab.lb addr add 203.0.113.10/24 dev eth1" in text
     assert "ip -n lab.lb addr add 192.168.50.2/24 dev eth0" in text
     assert "ip -n lab.user addr add 203.0.113.100/24 dev eth0" in text
     assert "ip -n lab.dns addr add 203.0.113.53/24 dev eth0" in text
     assert "ip netns exec lab.lb sysctl -w net.ipv4.ip_forward=1" in text
     assert not any("route" in t for t in text), "nothing may route out of the machine"
-    assert cloud_lb.topology(CFG)[0] in nodes.render(CFG)
-    assert cloud_lb.check_cidr(nodes.ClusterConfig(internet_cidr="192.168.50.0/24")) is not None
-    assert cloud_lb.check_cidr(nodes.ClusterConfig(internet_cidr="203.0.113.0/26")) is not None
-    assert cloud_lb.check_cidr(CFG) is None
+    assert lb.topology(CFG)[0] in network.render(CFG)
+    assert lb.check_cidr(network.ClusterConfig(internet_cidr="192.168.50.0/24")) is not None
+    assert lb.check_cidr(network.ClusterConfig(internet_cidr="203.0.113.0/26")) is not None
+    assert lb.check_cidr(CFG) is None
 
 
 def test_lb_rules_spread_over_healthy_nodes_only():
-    fronts = cloud_lb.frontends([INGRESS_SVC, lb_service()], CFG)
+    fronts = lb.frontends([INGRESS_SVC, lb_service()], CFG)
     assert [f[:3] for f in fronts] == [("203.0.113.20", 5432, 31000), ("203.0.113.10", 80, 30080),
                                        ("203.0.113.10", 443, 30443)]
     healthy = {(CFG.node_ip(n), p): n != 2 for n in (1, 2, 3) for p in (30080, 30443, 31000)}
-    nat = cloud_lb.render(fronts, healthy, CFG)["nat"]
-    chain = nat[cloud_lb.chain_name("203.0.113.10", 80)]
+    nat = lb.render(fronts, healthy, CFG)["nat"]
+    chain = nat[lb.chain_name("203.0.113.10", 80)]
     assert [r[-1] for r in chain] == ["192.168.50.11:30080", "192.168.50.13:30080"]
     assert "--probability" in chain[0] and "0.5000000000" in chain[0] and "statistic" not in chain[1]
     assert any("--dport" in r and "5432" in r for r in nat["LB-FRONTENDS"])
-    none = cloud_lb.render(fronts, {}, CFG)["nat"]
-    assert none[cloud_lb.chain_name("203.0.113.10", 80)] == []          # nobody healthy: the LB resets
+    none = lb.render(fronts, {}, CFG)["nat"]
+    assert none[lb.chain_name("203.0.113.10", 80)] == []          # nobody healthy: the LB resets
 
 
 def test_cloud_controller_gives_external_ips_and_ingress_addresses():
     store = Store(None)
-    ctl = cloud_controller.CloudController(CFG, store)
+    ctl = controller.CloudController(CFG, store)
     ctl.enabled = True
     store.put({"kind": "Service", "metadata": {"name": "a", "namespace": "default"},
                "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "nodePort": 30001}]}, "status": {"loadBalancer": {}}})

@@ -7,8 +7,9 @@ import ssl
 
 import pytest
 
-from toycluster import ingress_controller as ic, pki
-from toycluster.ingress_proxy import Client
+from toycluster.ingress import controller as ic
+from toycluster.api import pki
+from toycluster.ingress.proxy import Client
 
 
 def snapshot(port: int, extra_paths=()) -> dict:

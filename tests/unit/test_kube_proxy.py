@@ -2,7 +2,7 @@
 hashes, endpoint order and probabilities, and the packet tracer."""
 import pytest
 
-from toycluster.kube_proxy import (endpoint_chain_name, port_proto_hash, render, rule_count_per_service,
+from toycluster.proxy.proxier import (endpoint_chain_name, port_proto_hash, render, rule_count_per_service,
                                    save_tokens, service_port_name, to_iptables_save, trace)
 
 
@@ -507,12 +507,12 @@ def test_above_1000_endpoints_the_per_endpoint_rules_carry_no_comment(monkeypatc
     largeClusterEndpointsThreshold (1,000), the KUBE-SEP rules and the jumps to them are written without
     their comment; every other rule keeps its comment, and the rules are otherwise the same.  The threshold
     is lowered here to the golden world's size."""
-    from toycluster import kube_proxy
+    from toycluster.proxy import proxier
     normal = render(SERVICES, SLICES, **NODE1)
-    total = kube_proxy.endpoint_count(SERVICES, SLICES)
-    monkeypatch.setattr(kube_proxy, "LARGE_CLUSTER_ENDPOINTS", total)
+    total = proxier.endpoint_count(SERVICES, SLICES)
+    monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", total)
     assert render(SERVICES, SLICES, **NODE1) == normal                  # not more than the threshold
-    monkeypatch.setattr(kube_proxy, "LARGE_CLUSTER_ENDPOINTS", total - 1)
+    monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", total - 1)
     large = render(SERVICES, SLICES, **NODE1)
     assert large.keys() == normal.keys() and all(large[t].keys() == normal[t].keys() for t in normal)
     bare = 0

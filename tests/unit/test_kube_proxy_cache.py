@@ -1,13 +1,13 @@
 """Pure tests (no root) of kube-proxy's per-Service render cache: it renders again only what changed, and
-its result on every node always equals a full kube_proxy.render of the same inputs for that node."""
+its result on every node always equals a full proxier.render of the same inputs for that node."""
 import copy
 import random
 
 from test_kube_proxy import NODE1, SERVICES, SLICES
 
-from toycluster.kube_proxy import render, to_iptables_save
-from toycluster import kube_proxy_cache
-from toycluster.kube_proxy_cache import ClusterRender, Inputs
+from toycluster.proxy.proxier import render, to_iptables_save
+from toycluster.proxy import changes
+from toycluster.proxy.changes import ClusterRender, Inputs
 
 NODE2 = dict(node_name="node2", node_ip="192.168.50.12", cluster_cidr="10.244.0.0/16")
 NODES = {NODE1["node_name"]: NODE1["node_ip"], NODE2["node_name"]: NODE2["node_ip"]}
@@ -192,8 +192,8 @@ def test_random_changes_told_by_name_always_equal_a_full_render(monkeypatch):
     """Services and slices changed, added and deleted one by one through Inputs, as kube-proxy's informer
     reports them: each render_changed equals a full render, patched (most steps) or assembled again."""
     assembled = []
-    real = kube_proxy_cache._assemble
-    monkeypatch.setattr(kube_proxy_cache, "_assemble", lambda ports: (assembled.append(1), real(ports))[1])
+    real = changes._assemble
+    monkeypatch.setattr(changes, "_assemble", lambda ports: (assembled.append(1), real(ports))[1])
     rng = random.Random(11)
     services, slices = versioned()
     services, slices = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in services}, \
@@ -238,12 +238,12 @@ def test_random_changes_told_by_name_always_equal_a_full_render(monkeypatch):
 
 
 def test_crossing_the_large_cluster_threshold_renders_every_service_again(monkeypatch):
-    """kube-proxy drops the per-endpoint comments above kube_proxy.LARGE_CLUSTER_ENDPOINTS endpoints (lowered
+    """kube-proxy drops the per-endpoint comments above proxier.LARGE_CLUSTER_ENDPOINTS endpoints (lowered
     here to one below the golden world's count): one endpoint going and coming back takes the cluster across
     it and back, which changes every Service's rules; each render_changed still equals a full render."""
-    from toycluster import kube_proxy
+    from toycluster.proxy import proxier
     services, slices = versioned()
-    monkeypatch.setattr(kube_proxy, "LARGE_CLUSTER_ENDPOINTS", kube_proxy.endpoint_count(services, slices) - 1)
+    monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", proxier.endpoint_count(services, slices) - 1)
     inputs = Inputs(services, slices)
     cache = new_cache()
     assert cache.render_changed(inputs, inputs.take_changed()) == full(services, slices) and cache.large

@@ -5,11 +5,11 @@ import copy
 import pytest
 
 from netpol_scenarios import ALL, NAMESPACES, SCENARIOS, resolve
-from toycluster import network_policy as np_
-from toycluster.kube_proxy import SERVICE_CHAIN_PREFIXES, to_iptables_save
-from toycluster.kube_proxy import render as kp_render
-from toycluster.network_policy_why import ExplainError, Why, explain
-from toycluster.objects import ManifestError, validate
+from toycluster.netpol import agent as np_
+from toycluster.proxy.proxier import SERVICE_CHAIN_PREFIXES, to_iptables_save
+from toycluster.proxy.proxier import render as kp_render
+from toycluster.netpol.why import ExplainError, Why, explain
+from toycluster.api.objects import ManifestError, validate
 
 NODE_OF = {pid: f"node{1 + i % 2}" for i, pid in enumerate(ALL)}   # x/a node1, x/b node2, x/c node1, ...
 
@@ -321,7 +321,7 @@ def test_consecutive_pod_addresses_collapse_into_exact_cidrs():
 # ---------------------------------------------------------------- `toycluster label` and `policy why` parsing, POST /label
 
 def test_label_arguments():
-    from toycluster.cli_policy import UsageError, parse_label_args
+    from toycluster.cli.policy import UsageError, parse_label_args
     assert parse_label_args("pod", ["web", "a=1", "b-"]) == ("pod", ["web"], {"a": "1", "b": None})
     assert parse_label_args("pod/web", ["a="]) == ("pod", ["web"], {"a": ""})
     assert parse_label_args("ns", ["y", "z", "team=blue"]) == ("ns", ["y", "z"], {"team": "blue"})
@@ -332,7 +332,7 @@ def test_label_arguments():
 
 
 def test_why_target_parsing():
-    from toycluster.cli_policy import parse_target
+    from toycluster.cli.policy import parse_target
     assert parse_target("web", "x", set()) == ("x/web", None, "TCP")
     assert parse_target("y/web:8080/udp", "x", set()) == ("y/web", "8080", "UDP")
     assert parse_target("web:http", "x", set()) == ("x/web", "http", "TCP")
@@ -342,8 +342,8 @@ def test_why_target_parsing():
 
 
 def test_api_label_sets_removes_and_guards():
-    from toycluster.apiserver import API, APIError
-    from toycluster.store import Store
+    from toycluster.api.server import API, APIError
+    from toycluster.api.store import Store
     store = Store(None)
     api = API(store)
     api.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}},

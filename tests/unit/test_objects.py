@@ -1,4 +1,4 @@
-"""Unit tests for toycluster.objects: loading manifests, validation, defaults, selectors (no root)."""
+"""Unit tests for toycluster.api.objects: loading manifests, validation, defaults, selectors (no root)."""
 import copy
 import io
 import json
@@ -6,8 +6,8 @@ import json
 import pytest
 import yaml
 
-from toycluster import objects
-from toycluster.objects import (KINDS, ManifestError, label_selector_matches, load, resource_for, validate,
+from toycluster.api import objects
+from toycluster.api.objects import (KINDS, ManifestError, label_selector_matches, load, resource_for, validate,
                                 validate_all)
 
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}

@@ -1,11 +1,11 @@
-"""Golden text for toycluster.printers: what `kubectl get` prints, byte for byte."""
+"""Golden text for toycluster.cli.printers: what `kubectl get` prints, byte for byte."""
 import json
 from datetime import datetime
 
 import pytest
 import yaml
 
-from toycluster.printers import as_list, human_duration, no_resources, render, table
+from toycluster.cli.printers import as_list, human_duration, no_resources, render, table
 
 NOW = datetime.fromisoformat("2026-11-23T16:10:00Z").timestamp()
 

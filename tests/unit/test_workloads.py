@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from toycluster import workloads as w
+from toycluster.node import workloads as w
 
 POD = {"name": "web-1", "namespace": "shop", "ip": "10.244.1.5", "node": "node-1", "hostname": "web-1"}
-SCRIPT = ("import json, sys; import toycluster.workloads as w; w._BIND_HOST = '127.0.0.1'; "
+SCRIPT = ("import json, sys; import toycluster.node.workloads as w; w._BIND_HOST = '127.0.0.1'; "
           "w.run_builtin(sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]))")
 
 

@@ -1,0 +1,273 @@
+"""Ingress controller (ingress-nginx's controller process): the built-in workload of image toycluster/ingress-controller.
+
+It is an API client, as the real one: an informer lists and watches Ingresses, Services, EndpointSlices and
+kubernetes.io/tls Secrets; every change rebuilds the route table (ingress.build_routes) and the TLS contexts and
+swaps them in, so a reload drops no connection. It listens on 80 (HTTP) and 443 (HTTPS, SNI: the certificate of the
+Secret an Ingress's `tls` names, else a default certificate for all Ingress hosts, signed by the cluster CA).
+A request goes to the Service's ClusterIP (kube-proxy picks the pod, so its rules are on the path a learner traces);
+ROUTE_TO=endpoints sends it to the ready endpoints directly, round-robin, as ingress-nginx does by default.
+One access-log line per request, ingress-nginx's log-format-upstream with the Host added at the end:
+  CLIENT - - [TIME] "REQUEST" STATUS BYTES "REFERER" "UA" REQ_LEN REQ_TIME [UPSTREAM_NAME] [] UPSTREAM_ADDR
+  UPSTREAM_RESP_LEN UPSTREAM_TIME UPSTREAM_STATUS REQUEST_ID HOST
+Settings (environment): TOYCLUSTER_API, INGRESS_CLASS (nginx), ROUTE_TO (service|endpoints), CLIENT_HEADER_TIMEOUT
+(10 s), CLIENT_BODY_TIMEOUT (60), KEEPALIVE_TIMEOUT (75), PROXY_CONNECT_TIMEOUT (5), PROXY_READ_TIMEOUT (60),
+UPSTREAM_KEEPALIVE_CONNECTIONS (320), USE_FORWARDED_HEADERS (false), WORKERS (1; more share the listening sockets).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+
+from toycluster.ingress import routes as ingress
+from toycluster.api.informer import Informer
+from toycluster.ingress.proxy import Client
+from toycluster.ingress.upstream import Upstream
+
+KINDS = ("Ingress", "Service", "EndpointSlice", "Secret")
+
+
+class Settings:
+    def __init__(self, env):
+        num = lambda k, d: float(env.get(k) or d)            # noqa: E731
+        self.api, self.class_name = env.get("TOYCLUSTER_API", ""), env.get("INGRESS_CLASS") or ingress.CLASS
+        self.direct = (env.get("ROUTE_TO") or "service").lower() == "endpoints"
+        self.header_timeout, self.body_timeout = num("CLIENT_HEADER_TIMEOUT", 10), num("CLIENT_BODY_TIMEOUT", 60)
+        self.keepalive_timeout, self.send_timeout = num("KEEPALIVE_TIMEOUT", 75), num("SEND_TIMEOUT", 60)
+        self.connect_timeout, self.read_timeout = num("PROXY_CONNECT_TIMEOUT", 5), num("PROXY_READ_TIMEOUT", 60)
+        self.upstream_idle, self.keepalive = num("UPSTREAM_KEEPALIVE_TIMEOUT", 60), int(num("UPSTREAM_KEEPALIVE_CONNECTIONS", 320))
+        self.trust_forwarded = (env.get("USE_FORWARDED_HEADERS") or "").lower() in ("1", "true", "yes", "on")
+        self.http_port, self.https_port = int(num("HTTP_PORT", 80)), int(num("HTTPS_PORT", 443))
+        self.workers = max(1, int(num("WORKERS", 1)))
+        state = os.path.dirname(self.api) if self.api else "/var/lib/toycluster"
+        self.ca_cert, self.ca_key = env.get("CA_CERT") or f"{state}/pki/ca.crt", env.get("CA_KEY") or f"{state}/pki/ca.key"
+
+
+def _trim(kind: str, obj: dict):
+    if kind == "Secret":
+        return obj if obj.get("type") == ingress.TLS_TYPE else None
+    return obj
+
+
+class Controller:
+    def __init__(self, loop, s: Settings):
+        self.loop, self.s = loop, s
+        self.routes, self.services, self.slices = ingress.Routes(), {}, {}
+        self.clients, self.upstreams, self.pools, self.owner, self.prints = set(), set(), {}, {}, {}
+        self.turn, self.lines, self.warned, self.fingerprints, self.cache = 0, [], set(), {}, {}
+        from toycluster.ingress.tls import TLS                          # ssl: not for whoever only reads system_manifests()
+        self.tls = TLS(s, self)
+        self._clock = [0, "", b""]
+
+    # -- what requests need --
+    def resolve(self, backend):
+        """Where BACKEND's request goes (ClusterIP:port, or the next ready endpoint), or why it cannot (503)."""
+        hit = self.cache.get(backend)
+        if hit is None:
+            hit = self.cache[backend] = ingress.upstreams(backend, self.services, self.slices)
+            for addr in [hit[0], *hit[1]]:
+                if addr is not None:
+                    self.owner[addr] = (backend.namespace, backend.service)
+        cluster, ready, why = hit
+        if why:
+            return None, why
+        if cluster is not None and not self.s.direct:
+            return cluster, None
+        self.turn += 1
+        return ready[self.turn % len(ready)], None
+
+    def upstream_for(self, req, addr, client) -> None:
+        req.up_addr = f"{addr[0]}:{addr[1]}"
+        idle = self.pools.get(addr)
+        while idle:
+            up = idle.pop()
+            if not up.closed:
+                return client.attach(up)
+        self.connect(req, addr, client)
+
+    def connect(self, req, addr, client) -> None:
+        self.loop.create_task(self._connect(addr, client))
+
+    async def _connect(self, addr, client) -> None:
+        try:
+            _, up = await asyncio.wait_for(self.loop.create_connection(lambda: Upstream(self, addr), *addr),
+                                           self.s.connect_timeout)
+        except asyncio.TimeoutError:
+            client.fail(504, "upstream timed out (110: Connection timed out) while connecting to upstream")
+        except OSError as e:
+            client.fail(502, f"connect() failed ({e.errno}: {os.strerror(e.errno) if e.errno else e}) while connecting to upstream")
+        else:
+            client.attach(up)
+
+    def pool(self, up) -> None:
+        idle = self.pools.setdefault(up.addr, [])
+        if len(idle) >= self.s.keepalive:
+            up.close()
+        else:
+            idle.append(up)
+
+    def unpool(self, up) -> None:
+        idle = self.pools.get(up.addr)
+        if idle and up in idle:
+            idle.remove(up)
+
+    @staticmethod
+    def request_id(headers) -> str:
+        for name, value, _ in headers:
+            if name == b"x-request-id" and value:
+                return value.decode("latin-1")[:200]
+        return os.urandom(16).hex()
+
+    def _tick(self) -> list:
+        now = int(time.time())
+        if now != self._clock[0]:
+            self._clock[:] = [now, time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now)),
+                              time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode()]
+        return self._clock
+
+    def http_date(self) -> bytes:
+        return self._tick()[2]
+
+    def log(self, req, client) -> None:
+        ref = ua = b"-"
+        for name, value, _ in req.headers:
+            if name == b"user-agent":
+                ua = value
+            elif name == b"referer":
+                ref = value
+        now = self.loop.time()
+        b = req.backend
+        self.lines.append('%s - - [%s] "%s" %d %d "%s" "%s" %d %.3f [%s] [] %s %s %s %s %s %s\n' % (
+            client.ip, self._tick()[1], req.line.decode("latin-1"), req.status, req.sent, ref.decode("latin-1"),
+            ua.decode("latin-1"), req.length, now - req.t0, b.upstream_name if b else "upstream-default-backend",
+            req.up_addr, req.up_len, f"{now - req.up_t0:.3f}" if req.up_t0 else "-", req.up_status,
+            req.rid or "-", req.host or "-"))
+        if len(self.lines) > 512:
+            self.flush()
+
+    def error(self, text: str, backend=None) -> None:
+        """nginx's error-log line; for a backend at most one a second (a 503 storm must not flood the log)."""
+        now = self.loop.time()
+        if backend is not None:
+            if now - self.prints.get(backend, 0) < 1:
+                return
+            self.prints[backend] = now
+        self.lines.append(f"{time.strftime('%Y/%m/%d %H:%M:%S')} [error] {os.getpid()}#0: *{backend.upstream_name if backend else '-'} {text}\n")
+
+    def flush(self) -> None:
+        if self.lines:
+            lines, self.lines = self.lines, []
+            sys.stdout.write("".join(lines))
+            sys.stdout.flush()
+
+    def sweep(self) -> None:
+        now = self.loop.time()
+        for c in [c for c in self.clients if c.deadline < now]:
+            c.timeout()
+        for u in [u for u in self.upstreams if u.deadline < now]:
+            u.timeout()
+        self.flush()
+
+    # -- what the API says --
+    def sync(self, snap: dict) -> None:
+        ings = [i for i in snap["Ingress"].values() if ingress.is_ours(i, self.s.class_name)]
+        routes = ingress.build_routes(ings, self.s.class_name)
+        slices: dict = {}
+        for sl in snap["EndpointSlice"].values():
+            owner = (sl["metadata"].get("labels") or {}).get("kubernetes.io/service-name")
+            if owner:
+                slices.setdefault((sl["metadata"].get("namespace") or "default", owner), []).append(sl)
+        prints = {key: (svc["metadata"].get("resourceVersion"),
+                        tuple(sorted(s["metadata"].get("resourceVersion", "") for s in slices.get(key, ()))))
+                  for key, svc in snap["Service"].items()}
+        self.routes, self.services, self.slices, self.cache = routes, snap["Service"], slices, {}
+        for key in {k for k in self.fingerprints.keys() | prints.keys() if self.fingerprints.get(k) != prints.get(k)}:
+            for addr in [a for a, owner in self.owner.items() if owner == key]:   # endpoints moved: reconnect
+                for up in list(self.pools.get(addr, ())):
+                    up.close()
+                self.owner.pop(addr, None)
+        self.fingerprints = prints
+        self.tls.update(ings, snap["Secret"], self.routes)
+        warned = set()
+        backends = {b for srv in [routes.catch_all, *routes.hosts.values(), *routes.wildcards.values()]
+                    for b in [srv.default, *srv.exact.values(), *srv.prefix.values()] if b is not None}
+        for b in sorted(backends, key=lambda b: (b.ingress, b.upstream_name)):
+            _, why = ingress.resolve(b, self.services, self.slices)
+            if why:
+                warned.add(f"ingress {b.ingress}: {why}: requests for it are answered 503")
+        for text in sorted(warned - self.warned):
+            self.lines.append(f"W{time.strftime('%m%d %H:%M:%S')} controller: {text}\n")
+        self.warned = warned
+        self.lines.append(f"I{time.strftime('%m%d %H:%M:%S')} controller: routes reloaded: {len(ings)} ingresses, "
+                          f"{len(routes.hosts) + len(routes.wildcards)} hosts\n")
+        self.flush()
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    sock.listen(4096)
+    return sock
+
+
+def _quiet(loop, context) -> None:
+    """Handshakes that fail and peers that vanish are the clients' business, not errors of ours."""
+    exc = context.get("exception")
+    if isinstance(exc, (ConnectionError, TimeoutError, OSError)) or "SSL" in type(exc).__name__:
+        return
+    loop.default_exception_handler(context)
+
+
+def main(container: dict, pod: dict) -> "NoReturn":
+    """The built-in workload "ingress" (workloads.run_builtin calls it in the pod's namespaces)."""
+    import resource
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # 1,000 idle clients need more than 1,024 fds
+    s = Settings(os.environ)
+    socks = [_listen(s.http_port), _listen(s.https_port)]      # listening at once: early clients wait in the backlog
+    for _ in range(s.workers - 1):
+        if os.fork() == 0:
+            break
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.set_exception_handler(_quiet)
+    ctl = Controller(loop, s)
+    base = ctl.tls.base
+    informer = Informer(s.api, KINDS, lambda: loop.call_soon_threadsafe(ctl.sync, informer.snapshot()),
+                        _trim, "ingress-controller")
+    if s.api:
+        informer.start().synced.wait(3)
+        ctl.sync(informer.snapshot())
+    else:
+        ctl.sync({k: {} for k in KINDS})
+        print("TOYCLUSTER_API is not set: no Ingress will be served", file=sys.stderr)
+    loop.run_until_complete(loop.create_server(lambda: Client(ctl, "http", s.http_port), sock=socks[0]))
+    loop.run_until_complete(loop.create_server(lambda: Client(ctl, "https", s.https_port), sock=socks[1], ssl=base,
+                                               ssl_handshake_timeout=s.header_timeout))
+
+    def every(seconds, fn):
+        fn()
+        loop.call_later(seconds, every, seconds, fn)
+
+    loop.call_later(0.1, every, 0.1, ctl.flush)
+    loop.call_later(0.5, every, 0.5, ctl.sweep)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: (ctl.flush(), os._exit(0)))
+    print(f"NGINX Ingress controller (toycluster): class {s.class_name}, HTTP :{s.http_port}, HTTPS :{s.https_port}, "
+          f"routing to {'endpoints' if s.direct else 'Service ClusterIPs'}, worker {os.getpid()}", flush=True)
+    loop.run_forever()
+    os._exit(0)
+
+
+def system_manifests(cfg) -> list[dict]:
+    """Namespace `ingress`, the controller's Deployment and its NodePort Service (ingress/ingress.yaml)."""
+    import yaml
+    from pathlib import Path
+    from toycluster.api.client import socket_path
+    text = (Path(__file__).resolve().parent / "ingress.yaml").read_text()
+    text = text.replace("{{API_SOCKET}}", socket_path(cfg.name)).replace("{{INGRESS_NODE}}", f"node{cfg.nodes}")
+    return [doc for doc in yaml.safe_load_all(text) if doc]
