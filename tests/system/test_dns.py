@@ -18,8 +18,8 @@ import pytest
 from conftest import REPO, TOYCLUSTER, cluster_up, control_plane_pids, poll
 
 sys.path.insert(0, str(REPO))
+from toycluster import config
 from toycluster.dns import coredns
-from toycluster.cluster import network  # noqa: E402
 
 APP = """
 apiVersion: v1
@@ -99,7 +99,7 @@ spec:
 def dns():
     with cluster_up() as c:
         if c.run("get", "service", "kube-dns", "-n", "kube-system").returncode != 0:
-            cfg = network.ClusterConfig.load(c.name)
+            cfg = config.ClusterConfig.load(c.name)
             c.apply("\n---\n".join(json.dumps(d) for d in coredns.system_manifests(cfg)))
         c.apply(APP)
         poll(lambda: _dns_pod(c), timeout=20, what="the coredns pod to be Running")

@@ -486,7 +486,7 @@ def test_parse_upstream():
 
 
 def test_system_manifests_are_valid_objects():
-    from toycluster.cluster.network import ClusterConfig
+    from toycluster.config import ClusterConfig
     cfg = ClusterConfig(name="toy", service_cidr="10.96.0.0/12", dns_upstream="203.0.113.53")
     docs = [objects.validate(d, "coredns.yaml") for d in coredns.system_manifests(cfg)]
     svc_, deploy = docs

@@ -6,6 +6,8 @@ import base64
 import pytest
 from dnslib import QTYPE, DNSRecord
 
+from toycluster import config
+
 from toycluster.cloud import controller
 from toycluster.cloud import lb
 from toycluster.ingress import routes as ingress
@@ -350,7 +352,7 @@ def test_the_ca_signs_certificates_for_hosts_and_wildcards():
 
 
 # ---------------------------------------------------------------- the cloud load balancer and the public DNS
-CFG = network.ClusterConfig(name="lab", nodes=3)
+CFG = config.ClusterConfig(name="lab", nodes=3)
 
 
 def lb_service(name="db", ip="203.0.113.20", ports=((5432, 31000),)):
@@ -373,8 +375,8 @@ def test_lb_topology_addresses_and_no_default_route():
     assert "ip netns exec lab.lb sysctl -w net.ipv4.ip_forward=1" in text
     assert not any("route" in t for t in text), "nothing may route out of the machine"
     assert lb.topology(CFG)[0] in network.render(CFG)
-    assert lb.check_cidr(network.ClusterConfig(internet_cidr="192.168.50.0/24")) is not None
-    assert lb.check_cidr(network.ClusterConfig(internet_cidr="203.0.113.0/26")) is not None
+    assert lb.check_cidr(config.ClusterConfig(internet_cidr="192.168.50.0/24")) is not None
+    assert lb.check_cidr(config.ClusterConfig(internet_cidr="203.0.113.0/26")) is not None
     assert lb.check_cidr(CFG) is None
 
 

@@ -1,6 +1,8 @@
 """Pure tests (no root) of the address plan, the rendered node topology and host-local IPAM."""
 import ipaddress
 
+from toycluster import config
+
 from toycluster.node import cni
 from toycluster.node import kubelet
 from toycluster.cluster import network
@@ -8,7 +10,7 @@ from toycluster.node import runtime
 
 
 def test_address_plan_matches_the_design():
-    cfg = network.ClusterConfig()
+    cfg = config.ClusterConfig()
     assert (cfg.node_ip(1), cfg.node_ip(2), cfg.host_ip) == ("192.168.50.11", "192.168.50.12", "192.168.50.1")
     assert str(cfg.pod_subnet(2)) == "10.244.2.0/24" and cfg.gateway(2) == "10.244.2.1"
     assert cfg.dns_ip() == "10.96.0.10"
@@ -17,7 +19,7 @@ def test_address_plan_matches_the_design():
 
 
 def test_host_gw_topology_as_ip_commands():
-    cfg = network.ClusterConfig(name="lab", nodes=2)
+    cfg = config.ClusterConfig(name="lab", nodes=2)
     text = [network.as_ip_command(s) for s in network.render(cfg)]
     assert text[:3] == ["ip netns add lab.net", "ip netns exec lab.net sysctl -w net.ipv6.conf.all.disable_ipv6=1",
                         "ip -n lab.net link add br0 type bridge"]
@@ -33,7 +35,7 @@ def test_host_gw_topology_as_ip_commands():
 
 
 def test_vxlan_topology_uses_flannel_scheme():
-    cfg = network.ClusterConfig(name="lab", nodes=3, overlay="vxlan")
+    cfg = config.ClusterConfig(name="lab", nodes=3, overlay="vxlan")
     text = [network.as_ip_command(s) for s in network.render(cfg)]
     assert ("ip -n lab.node1 link add flannel.1 type vxlan id 1 local 192.168.50.11 dev eth0 dstport 8472 "
             "nolearning address 0e:7c:00:00:00:01") in text
@@ -44,7 +46,7 @@ def test_vxlan_topology_uses_flannel_scheme():
 
 
 def test_host_veth_name_fits_15_characters_whatever_the_pod_is_called():
-    long = network.ClusterConfig().pod_ns("a-very-long-namespace-name", "x" * 200)
+    long = config.ClusterConfig().pod_ns("a-very-long-namespace-name", "x" * 200)
     names = {cni.host_veth_name(long), cni.host_veth_name(long + "y"), cni.host_veth_name("toy.pod.default.web")}
     assert len(names) == 3 and all(len(n) <= 15 and n.startswith("veth") for n in names)
 

@@ -6,7 +6,7 @@ import json
 import socket
 import urllib.parse
 
-from toycluster.cluster.network import STATE_ROOT
+from toycluster.config import STATE_ROOT
 
 
 def socket_path(cluster: str) -> str:

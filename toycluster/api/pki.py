@@ -12,6 +12,8 @@ import datetime
 import ipaddress
 import os
 
+from toycluster.config import write_atomic
+
 CA_NAME = "toycluster-ca"
 
 
@@ -55,13 +57,8 @@ def make_ca(state_dir: str, cluster: str) -> str:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
     os.makedirs(os.path.dirname(cert_path), mode=0o700, exist_ok=True)
-    fd = os.open(key_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(_pem(key))
-    with open(cert_path + ".tmp", "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    os.replace(key_path + ".tmp", key_path)
-    os.replace(cert_path + ".tmp", cert_path)
+    write_atomic(key_path, _pem(key), mode=0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path
 
 

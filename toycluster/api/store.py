@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 
-from toycluster.cluster.network import write_atomic
+from toycluster.config import write_atomic
 
 CLUSTER_SCOPED = {"Namespace", "Node"}
 SAVE_DELAY = 0.2      # seconds: changes are written together (a restarted control plane also looks at the kernel);

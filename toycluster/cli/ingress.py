@@ -14,9 +14,10 @@ import os
 import shutil
 import subprocess
 
+from toycluster import config
+
 from toycluster.cloud import lb
 from toycluster.kernel import nsfs
-from toycluster.cluster import network
 from toycluster.cluster.lifecycle import UsageError, exists
 
 
@@ -28,10 +29,10 @@ def special_netns(cluster: str, name: str) -> str | None:
     return ns if nsfs.netns_exists(ns) else None
 
 
-def _cfg(args) -> network.ClusterConfig:
+def _cfg(args) -> config.ClusterConfig:
     if not exists(args.cluster):
         raise UsageError(f"cluster {args.cluster} does not exist: `toycluster up` makes it")
-    return network.ClusterConfig.load(args.cluster)
+    return config.ClusterConfig.load(args.cluster)
 
 
 def cmd_node(args):

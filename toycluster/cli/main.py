@@ -4,6 +4,8 @@ import os
 import sys
 import time
 
+from toycluster import config
+
 from toycluster.api import client as apiclient
 from toycluster.cluster import lifecycle
 from toycluster.kernel import nsfs
@@ -32,7 +34,7 @@ def kind_of(resource: str) -> str:
 
 # -- cluster lifecycle --
 def cmd_up(args):
-    cfg = network.ClusterConfig(name=args.cluster, nodes=args.nodes, node_cidr=args.node_cidr,
+    cfg = config.ClusterConfig(name=args.cluster, nodes=args.nodes, node_cidr=args.node_cidr,
                               pod_cidr=args.pod_cidr, service_cidr=args.service_cidr, overlay=args.overlay,
                               dns_upstream=args.dns_upstream or "", internet_cidr=args.internet_cidr)
     return lifecycle.up(cfg, dry_run=args.dry_run)
@@ -170,11 +172,11 @@ def _pod_or_node(args, c, name: str):
             return special, name, None           # user, lb, dns, inet: the cloud's namespaces (cloud_lb.py)
         if node is None:
             raise UsageError(f'pods "{name}" not found in namespace "{args.namespace}" (and no node of that name)')
-        return network.ClusterConfig.load(args.cluster).node_ns(int(name[4:])), name, None
+        return config.ClusterConfig.load(args.cluster).node_ns(int(name[4:])), name, None
     containers = [x["name"] for x in pod["spec"]["containers"]]
     if getattr(args, "container", None) and args.container not in containers:
         raise UsageError(f"container {args.container} is not valid for pod {name}: choose one of: {containers}")
-    cfg = network.ClusterConfig.load(args.cluster)
+    cfg = config.ClusterConfig.load(args.cluster)
     return cfg.pod_ns(args.namespace, name), pod["spec"].get("hostname", name)[:63], pod
 
 
@@ -185,7 +187,7 @@ def cmd_exec(args):
     try:
         netns, hostname, pod = _pod_or_node(args, c, args.target)
     except apiclient.APIUnavailable:      # the data plane outlives the control plane: go in by name
-        cfg = network.ClusterConfig.load(args.cluster)
+        cfg = config.ClusterConfig.load(args.cluster)
         node = args.target[4:].isdigit() and args.target.startswith("node")
         netns = cfg.node_ns(int(args.target[4:])) if node else cfg.pod_ns(args.namespace, args.target)
         if not node and not nsfs.netns_exists(netns):
@@ -213,7 +215,7 @@ def cmd_logs(args):
     names = [x["name"] for x in pod["spec"]["containers"]]
     if not args.container and len(names) > 1:
         raise UsageError(f"a container name must be specified for pod {args.target}, choose one of: {names}")
-    path = f"{network.STATE_ROOT}/{args.cluster}/logs/{args.namespace}_{args.target}/{args.container or names[0]}.log"
+    path = f"{config.STATE_ROOT}/{args.cluster}/logs/{args.namespace}_{args.target}/{args.container or names[0]}.log"
     if args.previous:
         path += ".previous"
     if not os.path.exists(path):
@@ -244,7 +246,7 @@ def cmd_proxy_rules(args):
     if not node.startswith("node") or not node[4:].isdigit():
         raise UsageError(f"{node}: give a node name such as node1")
     live = lifecycle.exists(args.cluster)
-    cfg = network.ClusterConfig.load(args.cluster) if live else network.ClusterConfig(name=args.cluster)
+    cfg = config.ClusterConfig.load(args.cluster) if live else config.ClusterConfig(name=args.cluster)
     if int(node[4:]) > cfg.nodes:
         raise UsageError(f"cluster {args.cluster} has no {node} (nodes: node1..node{cfg.nodes})")
     services, slices, pods = ([], [], [])

@@ -17,10 +17,11 @@ import re
 import sys
 import time
 
+from toycluster import config
+
 from toycluster.kernel import nsfs
 from toycluster.netpol import agent
 from toycluster.netpol import why as network_policy_why
-from toycluster.cluster import network
 from toycluster.api import objects
 from toycluster.cluster.lifecycle import UsageError
 
@@ -114,7 +115,7 @@ def parse_target(text: str, namespace: str, known: set) -> tuple[str, str | None
 
 def _inputs(args):
     c = _client(args)
-    cfg = network.ClusterConfig.load(args.cluster)
+    cfg = config.ClusterConfig.load(args.cluster)
     node_ips = {}
     for n in range(1, cfg.nodes + 1):
         node_ips[f"node{n}"] = [cfg.node_ip(n), cfg.gateway(n)]

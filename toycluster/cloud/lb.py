@@ -29,6 +29,8 @@ import socket
 import sys
 import time
 
+from toycluster.config import write_atomic
+
 CHECK_INTERVAL, CHECK_TIMEOUT, INITIAL_INTERVAL = 1.0, 0.5, 0.1
 FALL, RISE = 2, 1
 INGRESS_SERVICE = ("ingress", "ingress-nginx-controller")
@@ -265,10 +267,7 @@ class Balancer:
                                            "why": self.health.get(t, {}).get("why", "")}
                                           for t in sorted(self.targets()) if t[1] == np]}
                              for ip, port, np, name in self.fronts]}
-        tmp = self.status_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1)
-        os.replace(tmp, self.status_path)
+        write_atomic(self.status_path, json.dumps(doc, indent=1), durable=False)   # a view, rewritten each check
 
 
 def run_lb(cfg) -> "NoReturn":

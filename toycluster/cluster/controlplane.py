@@ -14,6 +14,8 @@ import signal
 import sys
 import time
 
+from toycluster import config
+
 from toycluster.api import allocators
 from toycluster.api import client
 from toycluster.api import server as apiserver
@@ -22,7 +24,6 @@ from toycluster.controllers import manager
 from toycluster.controllers import endpointslice
 from toycluster.proxy import server as kube_proxy_server
 from toycluster.node import kubelet
-from toycluster.cluster import network
 from toycluster.api import objects
 from toycluster.node import runtime
 from toycluster.node import workloads
@@ -135,7 +136,7 @@ class ControlPlane:
 
 
 def main() -> None:
-    cfg = network.ClusterConfig.load(sys.argv[1])
+    cfg = config.ClusterConfig.load(sys.argv[1])
     objects.IMAGE_CHECK = workloads.check_image
     sandboxes = runtime.Runtime(cfg.name)
     sandboxes.fork()                   # first: no thread, event loop or loaded store to carry into the forks

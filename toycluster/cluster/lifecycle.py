@@ -9,6 +9,8 @@ import sys
 import threading
 import time
 
+from toycluster import config
+
 from toycluster.api import client as apiclient
 from toycluster.cloud import lb
 from toycluster.dns import coredns
@@ -66,7 +68,7 @@ def check_ranges(cfg, machine: bool = True) -> None:
         if other == cfg.name:
             continue
         try:
-            theirs = _ranges(network.ClusterConfig.load(other))
+            theirs = _ranges(config.ClusterConfig.load(other))
         except (OSError, ValueError, TypeError):
             continue
         for a, net in mine.items():
@@ -113,7 +115,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         if not os.path.exists(f"{cfg.state_dir}/{COMPLETE}") or not nsfs.netns_exists(cfg.net_ns):
             raise UsageError(f"cluster {cfg.name} is half-made (an interrupted up?): "
                              f"run `toycluster down --name {cfg.name}` first")
-        cfg = network.ClusterConfig.load(cfg.name)
+        cfg = config.ClusterConfig.load(cfg.name)
         start_control_plane(cfg)
         out.write(f"cluster {cfg.name}: control plane restarted; it adopted the pods that were running\n")
         return 0
@@ -228,7 +230,7 @@ def status(name: str, out=sys.stdout) -> int:
         return 1
     client = apiclient.Client(name, timeout=5)
     try:
-        cfg = network.ClusterConfig.load(name)
+        cfg = config.ClusterConfig.load(name)
     except OSError:
         out.write(f"cluster {name} is half-made (namespaces without a state file): `toycluster down` removes it\n")
         return 1

@@ -5,92 +5,15 @@ would do the same), then applied with pyroute2. Every object carries the cluster
 teardown() finds and removes exactly what a cluster made, even with its state file gone.
 """
 import contextlib
-import ipaddress
-import json
 import os
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass
 
+from toycluster.config import STATE_ROOT, ClusterConfig
 from toycluster.kernel import nsfs
 
-STATE_ROOT = "/var/lib/toycluster"
 VXLAN_DEV, VXLAN_VNI, VXLAN_PORT = "flannel.1", 1, 8472   # flannel's names, so docs transfer
-
-
-@dataclass
-class ClusterConfig:
-    name: str = "toy"
-    nodes: int = 2
-    node_cidr: str = "192.168.50.0/24"
-    pod_cidr: str = "10.244.0.0/16"
-    service_cidr: str = "10.96.0.0/12"
-    overlay: str = "host-gw"            # or "vxlan"
-    dns_upstream: str = ""
-    internet_cidr: str = "203.0.113.0/24"   # the "internet" segment (lb.py); inside the cluster's namespaces
-
-    # -- names: every namespace and root-namespace link starts with the cluster's name --
-    @property
-    def net_ns(self) -> str:
-        return f"{self.name}.net"
-
-    def node_ns(self, n: int) -> str:
-        return f"{self.name}.node{n}"
-
-    def pod_ns(self, namespace: str, pod: str) -> str:
-        return f"{self.name}.pod.{namespace}.{pod}"
-
-    @property
-    def host_link(self) -> str:
-        return f"{self.name}-host"
-
-    @property
-    def state_dir(self) -> str:
-        return f"{STATE_ROOT}/{self.name}"
-
-    # -- the address plan --
-    def node_ip(self, n: int) -> str:
-        return str(ipaddress.ip_network(self.node_cidr)[10 + n])
-
-    @property
-    def host_ip(self) -> str:
-        return str(ipaddress.ip_network(self.node_cidr)[1])
-
-    @property
-    def node_prefix(self) -> int:
-        return ipaddress.ip_network(self.node_cidr).prefixlen
-
-    def pod_subnet(self, n: int) -> ipaddress.IPv4Network:
-        """Node N's /24: the Nth of the pod CIDR (node0's, the first, is never used)."""
-        cidr = ipaddress.ip_network(self.pod_cidr)
-        if cidr.prefixlen > 24 or not 0 <= n < 1 << (24 - cidr.prefixlen):
-            raise IndexError(f"node{n} has no /24 in the pod CIDR {self.pod_cidr}")
-        return ipaddress.ip_network((int(cidr.network_address) + (n << 8), 24))
-
-    def gateway(self, n: int) -> str:
-        return str(self.pod_subnet(n)[1])
-
-    def dns_ip(self) -> str:
-        return str(ipaddress.ip_network(self.service_cidr)[10])
-
-    def save(self) -> None:
-        os.makedirs(self.state_dir, exist_ok=True)
-        write_atomic(f"{self.state_dir}/cluster.json", json.dumps(asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, name: str) -> "ClusterConfig":
-        with open(f"{STATE_ROOT}/{name}/cluster.json") as f:
-            return cls(**json.load(f))
-
-
-def write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def gateway_mac(n: int) -> str:

@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+
 from toycluster.dns import wire as dns_wire
 from toycluster.dns import zone as dns_zone
 
@@ -336,7 +337,7 @@ def main(container: dict, pod: dict) -> "NoReturn":
 
 
 def system_manifests(cfg) -> list[dict]:
-    """The kube-dns Service and the coredns Deployment for cluster CFG (a nodes.ClusterConfig), from
+    """The kube-dns Service and the coredns Deployment for cluster CFG (a config.ClusterConfig), from
     dns/coredns.yaml with {{DNS_IP}}, {{API_SOCKET}} and {{UPSTREAM}} filled in."""
     import yaml
     from toycluster.api.client import socket_path

@@ -22,10 +22,11 @@ import sys
 
 import setproctitle
 
+from toycluster import config
+
 from toycluster.api import client
 from toycluster.api import informer
 from toycluster.proxy import changes
-from toycluster.cluster import network
 from toycluster.proxy.sync import RESYNC_SECONDS, ProxySync
 
 KINDS = ("Service", "EndpointSlice")
@@ -52,7 +53,7 @@ class Cache:
         return self.inputs
 
 
-async def serve(cfg: network.ClusterConfig) -> None:
+async def serve(cfg: config.ClusterConfig) -> None:
     loop = asyncio.get_running_loop()
     inf = informer.Informer(client.socket_path(cfg.name), KINDS, lambda: loop.call_soon_threadsafe(proxy.kick),
                             name="kube-proxy")
@@ -74,7 +75,7 @@ def main(name: str, parent: int) -> None:
     setproctitle.setproctitle(f"toycluster kube-proxy {name}")
     os.setpriority(os.PRIO_PROCESS, 0, NICE)        # before any thread: they inherit it
     gc.freeze()                                     # the parent's objects are never scanned: their pages stay shared
-    asyncio.run(serve(network.ClusterConfig.load(name)))
+    asyncio.run(serve(config.ClusterConfig.load(name)))
 
 
 def fork(name: str) -> int:
