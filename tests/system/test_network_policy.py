@@ -1,6 +1,6 @@
 """NetworkPolicy enforced by the network policy agent in a real 2-node cluster (root): upstream's e2e netpol
 model (namespaces x, y, z; pods a, b, c in each, spread over both nodes; TCP 80 and 81 served by two echo
-containers, UDP 80 and 81 by a third), and for every scenario of tests/unit/netpol_scenarios.py the probed
+containers, UDP 80 and 81 by a third), and for every scenario of tests/unit/netpol/netpol_scenarios.py the probed
 reachability matrix compared with the expected one.
 
 A step is applied through the `toycluster` command (apply, delete, label); then the test waits until both
@@ -28,7 +28,7 @@ import pytest
 
 from conftest import Cluster, _taken_networks, new_name, new_ranges, sh
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "netpol"))
 from netpol_scenarios import ALL, SCENARIOS, resolve  # noqa: E402
 
 from toycluster.api import client

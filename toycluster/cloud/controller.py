@@ -25,7 +25,7 @@ import setproctitle
 
 from toycluster.cloud import lb
 from toycluster.ingress import routes
-from toycluster.kernel import nsfs
+from toycluster.kernel import nsfs, procs
 
 RESTART_DELAY = 1.0
 
@@ -96,12 +96,9 @@ class CloudController:
         return f"toycluster cloud {role} {lb.netns(self.cfg, role)}"
 
     def _find(self, role: str) -> int | None:
-        title = self._title(role).encode()
-        for pid in nsfs.pids_in_netns([lb.netns(self.cfg, role)]):
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read().rstrip(b"\0").startswith(title):
-                    return pid
-        return None
+        title = self._title(role)
+        return next((pid for pid in nsfs.pids_in_netns([lb.netns(self.cfg, role)])
+                     if (procs.cmdline(pid) or "").startswith(title)), None)
 
     def _user_files(self) -> None:
         etc = nsfs.etc_dir(lb.netns(self.cfg, "user"))

@@ -11,7 +11,7 @@ import signal
 import time
 
 from toycluster.config import STATE_ROOT, ClusterConfig
-from toycluster.kernel import nsfs
+from toycluster.kernel import nsfs, procs
 
 VXLAN_DEV, VXLAN_VNI, VXLAN_PORT = "flannel.1", 1, 8472   # flannel's names, so docs transfer
 
@@ -183,7 +183,7 @@ def _kill_all(pids: list[int]) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.time() + 3
-    while time.time() < deadline and any(nsfs.process_alive(p) for p in pids):
+    while time.time() < deadline and any(procs.alive(p) for p in pids):
         time.sleep(0.01)
     return len(pids)
 
@@ -191,15 +191,8 @@ def _kill_all(pids: list[int]) -> int:
 def control_plane_pids(name: str) -> list[int]:
     """Processes whose command line says they are cluster NAME's control plane, runtime, kube-proxy or fork
     server."""
-    wants = [f"toycluster.{part}\0{name}\0".encode()
+    wants = [f"toycluster.{part} {name} "
              for part in ("cluster.controlplane", "node.runtime", "node.zygote", "proxy.server",
                           "controlplane", "runtime", "zygote", "kube_proxy_server")]   # the last four: before 0.2
-    wants += [f"toycluster {part} {name}\0".encode() for part in ("runtime", "kube-proxy")]   # as forked
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read() + b"\0"
-                if any(want in cmdline for want in wants):
-                    pids.append(int(entry))
-    return pids
+    wants += [f"toycluster {part} {name} " for part in ("runtime", "kube-proxy")]   # as forked
+    return procs.pids_matching(wants)

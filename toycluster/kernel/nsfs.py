@@ -9,6 +9,8 @@ import ctypes
 import os
 import socket
 
+from toycluster.kernel import procs
+
 NETNS_DIR = "/run/netns"
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
 MS_RDONLY, MS_BIND, MS_REC, MS_SLAVE = 1, 4096, 16384, 1 << 19
@@ -127,23 +129,7 @@ def netns_inode(name: str) -> int | None:
 
 def pids_in_netns(names) -> list[int]:
     """Every process whose network namespace is one of NAMES (what `ip netns pids` does)."""
-    inodes = {netns_inode(n) for n in names} - {None}
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
-                    pids.append(int(entry))
-    return pids
-
-
-def process_alive(pid: int) -> bool:
-    """True while PID runs (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return procs.pids_in({netns_inode(n) for n in names} - {None})
 
 
 def etc_dir(netns: str) -> str:

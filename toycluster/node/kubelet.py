@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 
-from toycluster.kernel import nsfs
+from toycluster.kernel import nsfs, procs
 from toycluster.node import prober
 from toycluster.node import runtime
 from toycluster.node import workloads
@@ -126,8 +126,9 @@ class Kubelet:
             with contextlib.suppress(OSError):
                 if os.getsid(pid) != pid:
                     continue
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    title = f.read().replace(b"\0", b" ").decode(errors="replace")
+                title = procs.cmdline(pid)
+                if title is None:
+                    continue
                 name = next((n for n in rt.containers if f" container {n}" in title), None)
                 if name is None and len(rt.containers) == 1 and not found:
                     name = next(iter(rt.containers))
@@ -151,7 +152,7 @@ class Kubelet:
 
     def _alive_in(self, pid: int, netns: str) -> bool:
         try:
-            return os.stat(f"/proc/{pid}/ns/net").st_ino == nsfs.netns_inode(netns)
+            return procs.net_inode(pid) == nsfs.netns_inode(netns)
         except OSError:
             return False
 
@@ -257,7 +258,7 @@ class Kubelet:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
             deadline = time.time() + wait
-            while time.time() < deadline and any(nsfs.process_alive(p) for p in pids):
+            while time.time() < deadline and any(procs.alive(p) for p in pids):
                 await asyncio.sleep(0.01)
         for c in rt.containers.values():
             if c.pidfd is not None:
