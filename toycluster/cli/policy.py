@@ -23,6 +23,7 @@ from toycluster.kernel import nsfs
 from toycluster.netpol import agent
 from toycluster.netpol import why as network_policy_why
 from toycluster.api import objects
+from toycluster.cli.common import client, kind_of
 from toycluster.cluster.lifecycle import UsageError
 
 
@@ -43,11 +44,6 @@ def register(verb) -> None:
     why.add_argument("--probe", action="store_true", help="also connect once (nc -z) from FROM and compare")
     rules = actions.add_parser("rules", help="the network policy agent's rules for a node, as iptables-save")
     rules.add_argument("node", nargs="?", default="node1")
-
-
-def _client(args):
-    from toycluster.cli.main import client
-    return client(args)
 
 
 # ---------------------------------------------------------------- label
@@ -81,10 +77,9 @@ def parse_label_args(resource: str, args: list[str]) -> tuple[str, list[str], di
 
 
 def cmd_label(args):
-    from toycluster.cli.main import kind_of
     resource, names, labels = parse_label_args(args.resource, args.args)
     kind = kind_of(resource)
-    c = _client(args)
+    c = client(args)
     for name in names:
         print(c.label(kind, "" if kind in ("Namespace", "Node") else args.namespace, name, labels, args.overwrite))
     return 0
@@ -114,7 +109,7 @@ def parse_target(text: str, namespace: str, known: set) -> tuple[str, str | None
 
 
 def _inputs(args):
-    c = _client(args)
+    c = client(args)
     cfg = config.ClusterConfig.load(args.cluster)
     node_ips = {}
     for n in range(1, cfg.nodes + 1):

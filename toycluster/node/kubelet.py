@@ -18,7 +18,7 @@ import sys
 import time
 
 from toycluster.kernel import nsfs, procs
-from toycluster.node import prober
+from toycluster.node import pod_status, prober
 from toycluster.node import runtime
 from toycluster.node import workloads
 from toycluster.api.store import now_rfc3339
@@ -277,34 +277,7 @@ class Kubelet:
         pod = self.store.get("Pod", rt.namespace, rt.name)
         if pod is None or pod["metadata"]["uid"] != rt.uid:
             return
-        statuses, all_running, all_done, all_ok = [], True, True, True
-        for c in rt.containers.values():
-            if c.pid:
-                state, all_done = {"running": {"startedAt": c.started_at}}, False
-            elif c.waiting:
-                state, all_done = {"waiting": {"reason": c.waiting.split(":")[0], "message": c.waiting}}, False
-            else:
-                state = {"terminated": {"exitCode": c.last[0], "reason": c.last[1], "finishedAt": c.last[2]}}
-                all_ok &= c.last[0] == 0
-            all_running &= bool(c.pid) and c.ready
-            entry = {"name": c.name, "image": c.spec["image"], "ready": bool(c.pid) and c.ready,
-                     "started": bool(c.pid),
-                     "restartCount": c.restarts, "state": state,
-                     "containerID": f"toycluster://{c.pid or 0}"}
-            if c.last and c.restarts:
-                entry["lastState"] = {"terminated": {"exitCode": c.last[0], "reason": c.last[1],
-                                                     "finishedAt": c.last[2]}}
-            statuses.append(entry)
-        phase = "Running" if not all_done else ("Succeeded" if all_ok else "Failed")
-        if all(c.waiting == "ContainerCreating" and not c.restarts for c in rt.containers.values()):
-            phase = "Pending"
-        ready = "True" if all_running else "False"
-        conditions = [{"type": t, "status": s} for t, s in
-                      (("Initialized", "True"), ("Ready", ready), ("ContainersReady", ready), ("PodScheduled", "True"))]
-        status = {"phase": phase, "conditions": conditions, "hostIP": self.host_ip,
-                  "hostIPs": [{"ip": self.host_ip}], "startTime": rt.started, "containerStatuses": statuses}
-        if rt.ip:
-            status.update(podIP=rt.ip, podIPs=[{"ip": rt.ip}])
+        status = pod_status.status(rt, self.host_ip)
         old = {k: v for k, v in pod.get("status", {}).items()}
         if old != status:
             pod = copy.deepcopy(pod)

@@ -5,7 +5,8 @@ from datetime import datetime
 import pytest
 import yaml
 
-from toycluster.cli.printers import as_list, human_duration, no_resources, render, table
+from toycluster.cli.columns import human_duration
+from toycluster.cli.printers import as_list, no_resources, render, table
 
 NOW = datetime.fromisoformat("2026-11-23T16:10:00Z").timestamp()
 

@@ -1,0 +1,46 @@
+"""kubectl's client side shared by the verbs: the API client for --cluster, resource names, -f files, targets."""
+import sys
+
+from toycluster import config
+from toycluster.api import client as apiclient
+from toycluster.api import objects
+from toycluster.cli import ingress
+from toycluster.cluster import lifecycle, network
+from toycluster.cluster.lifecycle import UsageError
+
+
+def client(args) -> apiclient.Client:
+    if not lifecycle.exists(args.cluster):
+        raise UsageError(f"cluster {args.cluster} does not exist: `toycluster up` makes it "
+                         f"(clusters here: {', '.join(network.cluster_names()) or 'none'})")
+    return apiclient.Client(args.cluster)
+
+
+def kind_of(resource: str) -> str:
+    try:
+        return objects.resource_for(resource)[1]
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+
+def manifests(args) -> list[dict]:
+    if not args.filename:
+        raise UsageError("must give -f FILE (a file, a folder, or - for standard input)")
+    return objects.validate_all(objects.load(args.filename, stdin=sys.stdin))
+
+
+def pod_or_node(args, c, name: str):
+    """(netns, hostname) of pod NAME in the namespace, or of node NAME."""
+    pod = c.get("Pod", args.namespace, name)
+    if pod is None:
+        node = c.get("Node", "-", name)
+        if node is None and (special := ingress.special_netns(args.cluster, name)):
+            return special, name, None           # user, lb, dns, inet: the cloud's namespaces (cloud_lb.py)
+        if node is None:
+            raise UsageError(f'pods "{name}" not found in namespace "{args.namespace}" (and no node of that name)')
+        return config.ClusterConfig.load(args.cluster).node_ns(int(name[4:])), name, None
+    containers = [x["name"] for x in pod["spec"]["containers"]]
+    if getattr(args, "container", None) and args.container not in containers:
+        raise UsageError(f"container {args.container} is not valid for pod {name}: choose one of: {containers}")
+    cfg = config.ClusterConfig.load(args.cluster)
+    return cfg.pod_ns(args.namespace, name), pod["spec"].get("hostname", name)[:63], pod
