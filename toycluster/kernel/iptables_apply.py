@@ -23,7 +23,8 @@ import threading
 import time
 
 from toycluster.kernel import iptables_blobs
-from toycluster.kernel.iptables_blobs import MODULE_TARGETS, STANDARD_TARGETS, ApplyError, chain_names, read_chain, rule_blob
+from toycluster.kernel.iptables_blobs import MODULE_TARGETS, STANDARD_TARGETS, ApplyError, rule_blob
+from toycluster.kernel.iptables_readback import chain_names, read_chain
 from toycluster.proxy.proxier import BUILTINS, SERVICE_CHAIN_PREFIXES
 
 __all__ = ["apply", "ApplyError", "LAST_SYNC", "close_tables", "last_sync", "open_tables", "rule_blob"]

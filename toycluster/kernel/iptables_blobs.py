@@ -1,5 +1,6 @@
-"""libiptc's rule format for iptables_apply: rendered rules packed as ``struct ipt_entry`` blobs, and
-rules read back from a libiptc handle as keys to compare them with.
+"""Packs kube-proxy's, the policy agent's and the load balancer's rendered rules as libiptc ``struct
+ipt_entry`` blobs for iptables_apply, with each rule's comparison key (``iptables_readback`` reads the
+kernel's rules back as the same keys).
 
 python-iptables builds a rule by parsing every option through the xtables extension and then, in
 ``Rule.final_check()``, prints each match back through a pipe and parses it again (about 0.5 ms a rule;
@@ -7,14 +8,14 @@ python-iptables builds a rule by parsing every option through the xtables extens
 the comment match, DNAT --to-destination and jumps to chains are packed with ``struct``; every other
 match or target (tcp, udp, statistic, recent, mark, addrtype, conntrack, MARK, REJECT, MASQUERADE
 --random-fully) is built once per distinct option set by python-iptables' own ``Match``/``Target``
-parser and cached.  The comment and DNAT packers are checked byte for byte against python-iptables'
-output before first use (and not used if they differ).
+parser (its internals: ``_xt``, ``_module``, ``_target_buf``) and cached.  The comment and DNAT packers
+are checked byte for byte against python-iptables' output before first use (and not used if they
+differ); tests/unit/kernel/test_iptables_blobs.py checks every rule shape the renderers produce against
+python-iptables' public ``Rule`` API, without root.
 
-Comparing with the kernel uses the same blobs: a rule read back through libiptc is reduced to its ipt_ip
-part, each match's name, revision and user-visible data, and the target (the resolved name for standard
-targets and jumps).  The readers call libiptc through a ``ctypes.PyDLL`` view (see ``_quick``).
+A rule's comparison key is its ipt_ip part, each match's name, revision and user-visible data, and the
+target (the resolved name for standard targets and jumps).
 """
-
 from __future__ import annotations
 
 import ctypes as ct
@@ -23,9 +24,9 @@ import socket
 import struct
 import threading
 
-_ENTRY_SIZE = 112          # sizeof(struct ipt_entry) on Linux: ipt_ip (84) + 28
-_HDR = 32                  # xt_entry_match / xt_entry_target header: u16 size, name[29], u8 revision
-_STD_SIZE = 40             # XT_ALIGN(header + int verdict)
+ENTRY_SIZE = 112      # sizeof(struct ipt_entry) on Linux: ipt_ip (84) + 28
+EXT_HEADER = 32       # xt_entry_match / xt_entry_target header: u16 size, name[29], u8 revision
+_STD_SIZE = 40        # XT_ALIGN(header + int verdict)
 _PROTOS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "all": 0}
 _INV = {"-s": 0x08, "-d": 0x10, "-p": 0x40}
 STANDARD_TARGETS = {"", "ACCEPT", "DROP", "RETURN", "QUEUE"}
@@ -219,13 +220,13 @@ def _rule_blob(tokens):
         else:
             blob, user = _extension("m", name, opts, proto)
         parts.append(blob)
-        key.append(_head(blob[2:31].split(b"\0", 1)[0], blob[31]) + blob[_HDR:user])
+        key.append(key_head(blob[2:31].split(b"\0", 1)[0], blob[31]) + blob[EXT_HEADER:user])
     if target == "DNAT" and len(topts) == 2 and topts[0] == "--to-destination" and proto:
         tblob, user = _dnat_blob(topts[1], proto)
-        key.append(b"T" + _head(b"DNAT", tblob[31]) + tblob[_HDR:user])
+        key.append(b"T" + key_head(b"DNAT", tblob[31]) + tblob[EXT_HEADER:user])
     elif target in MODULE_TARGETS:
         tblob, user = _extension("t", target, topts, proto)
-        key.append(b"T" + _head(tblob[2:31].split(b"\0", 1)[0], tblob[31]) + tblob[_HDR:user])
+        key.append(b"T" + key_head(tblob[2:31].split(b"\0", 1)[0], tblob[31]) + tblob[EXT_HEADER:user])
     else:
         if topts:
             raise ApplyError(f"options after -j {target} in {' '.join(tokens)}")
@@ -233,76 +234,24 @@ def _rule_blob(tokens):
         key.append(b"J" + target.encode())
     ip = struct.pack("<4s4s4s4s16s16s16s16sHBB", src[0], dst[0], src[1], dst[1],
                      b"", b"", b"", b"", _PROTOS[proto or "all"], 0, invflags)
-    toff = _ENTRY_SIZE + sum(len(p) for p in parts)
+    toff = ENTRY_SIZE + sum(len(p) for p in parts)
     entry = ip + struct.pack("<IHHIQQ", 0, toff, toff + len(tblob), 0, 0, 0)
     return b"".join([entry] + parts + [tblob]), b"|".join([ip] + key)
 
 
-def _head(name: bytes, revision: int) -> bytes:
+def key_head(name: bytes, revision: int) -> bytes:
+    """How a match or target starts in a comparison key: name/revision:."""
     return name + b"/" + bytes([revision]) + b":"
 
 
-def _kernel_key(lib, handle, entry: int) -> bytes:
-    """Comparison key of a rule read back through libiptc (same shape as rule_blob's key); ENTRY is the
-    address of its struct ipt_entry (target_offset and next_offset at bytes 88 and 90)."""
-    toff, size = struct.unpack("<HH", ct.string_at(entry + 88, 4))
-    raw = ct.string_at(entry, size)
-    key, off = [raw[:84]], _ENTRY_SIZE
-    while off < toff:
-        size = struct.unpack_from("<H", raw, off)[0]
-        name = raw[off + 2:off + 31].split(b"\0", 1)[0]  # the kernel leaves bytes after the NUL
-        user = _usersize.get(("m", name, raw[off + 31]), size)
-        key.append(_head(name, raw[off + 31]) + raw[off + _HDR:off + user])
-        off += size
-    tname = raw[toff + 2:toff + 31].split(b"\0", 1)[0]
-    if tname in (b"", b"standard"):
-        key.append(b"J" + (lib.iptc_get_target(entry, handle) or b""))
-    else:
-        user = _usersize.get(("t", tname, raw[toff + 31]), len(raw) - toff)
-        key.append(b"T" + _head(tname, raw[toff + 31]) + raw[toff + _HDR:toff + user])
-    return b"|".join(key)
+def user_size(kind: str, name: bytes, revision: int, default: int) -> int:
+    """How many bytes of match ("m") or target ("t") NAME at REVISION userspace compares (python-iptables'
+    ``usersize``: the kernel keeps private data after it); DEFAULT for an extension not built here."""
+    return _usersize.get((kind, name, revision), default)
 
 
-def read_chain(table, chain: str) -> list[bytes]:
-    """The comparison keys of CHAIN's rules in a python-iptables Table's libiptc handle."""
-    lib, handle = _quick(), ct.cast(table._handle, ct.c_void_p)
-    keys, entry = [], lib.iptc_first_rule(chain.encode(), handle)
-    while entry:
-        keys.append(_kernel_key(lib, handle, entry))
-        entry = lib.iptc_next_rule(entry, handle)
-    return keys
-
-
-_pylib = None
-
-
-def _quick():
-    """libiptc's in-memory readers through ctypes.PyDLL, which keeps the GIL during the call.
-    python-iptables' own calls (CDLL) release it and take it back each time: for thousands of calls of
-    a microsecond that costs more than the calls, and while another thread runs Python (another node's
-    apply) each call can wait for that thread's switch interval (5 ms).  Table reads and commits stay
-    on python-iptables' calls, which let the other nodes' threads run."""
-    global _pylib
-    if _pylib is None:
-        from iptc import ip4tc
-        lib = ct.PyDLL(ip4tc._libiptc._name)
-        sig = {"iptc_first_chain": (ct.c_char_p, [ct.c_void_p]),
-               "iptc_next_chain": (ct.c_char_p, [ct.c_void_p]),
-               "iptc_first_rule": (ct.c_void_p, [ct.c_char_p, ct.c_void_p]),
-               "iptc_next_rule": (ct.c_void_p, [ct.c_void_p, ct.c_void_p]),
-               "iptc_get_target": (ct.c_char_p, [ct.c_void_p, ct.c_void_p])}
-        for name, (restype, argtypes) in sig.items():
-            fn = getattr(lib, name)
-            fn.restype, fn.argtypes = restype, argtypes
-        _pylib = lib
-    return _pylib
-
-
-def chain_names(table) -> set[str]:
-    """The table's chain names (table.chains would make a Chain object per chain: 20 ms for 4,000)."""
-    names, lib, handle = set(), _quick(), ct.cast(table._handle, ct.c_void_p)
-    name = lib.iptc_first_chain(handle)
-    while name:
-        names.add(name.decode())
-        name = lib.iptc_next_chain(handle)
-    return names
+def fast_path_revisions() -> dict[str, int]:
+    """The revisions the struct packers were verified for, e.g. {"comment": 0, "DNAT/tcp": 2}; -1 where
+    python-iptables' blob differed and its slower parser is used instead (filled as rules are packed)."""
+    out = {} if _fast_comment_rev is None else {"comment": _fast_comment_rev}
+    return out | {f"DNAT/{proto}": rev for proto, rev in _fast_dnat_rev.items()}
