@@ -7,13 +7,13 @@ A process the control plane forks into <cluster>.dns (203.0.113.53), answering o
   names in external-dns.alpha.kubernetes.io/hostname (comma-separated) on such an Ingress or Service: the same
 It is an API client (an informer on Ingresses and Services), so a change is answered within milliseconds of
 reaching the API. Unknown names get NXDOMAIN, AAAA for known names an empty NOERROR; every answer is
-authoritative (aa) with a TTL of 30 s. Queries are read strictly and answers rendered by dns_wire (CoreDNS's code).
+authoritative (aa) with a TTL of 30 s. Queries are read strictly, answers rendered and TCP framed by wire/dns.py,
+as CoreDNS's are.
 """
 from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import sys
 import time
 
@@ -56,8 +56,8 @@ def zone(ingresses: list[dict], services: list[dict], cfg) -> tuple[dict, dict]:
 def answer(data: bytes, names: tuple[dict, dict], proto: str = "udp") -> bytes | None:
     """The response to the query DATA from NAMES, or None when it gets none (not a query)."""
     from dnslib import RR, A
-    from toycluster.dns import wire
-    from toycluster.dns.zone import NOERROR, NXDOMAIN, Answer, T_A, T_ANY
+    from toycluster.wire import dns as wire
+    from toycluster.wire.dns import NOERROR, NXDOMAIN, T_A, T_ANY, Answer
     try:
         q = wire.parse_query(data)
     except wire.Drop:
@@ -105,7 +105,7 @@ class Server:
             print(f"[dns] zone: {', '.join(f'{n} A {ip}' for n, ip in listed) or 'empty'}", flush=True)
 
     def log(self, addr, data: bytes, reply: bytes, proto: str) -> None:
-        from toycluster.dns import wire
+        from toycluster.wire import dns as wire
         try:
             q = wire.parse_query(data)
             rcode = reply[3] & 0xF
@@ -113,28 +113,21 @@ class Server:
         except Exception:                                     # noqa: BLE001 - a log line is never worth a crash
             pass
 
-    async def tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        addr = writer.get_extra_info("peername") or ("-", 0)
-        try:
-            while True:
-                size = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 10))[0]
-                data = await asyncio.wait_for(reader.readexactly(size), 10)
-                reply = answer(data, self.names, "tcp")
-                if reply is None:
-                    break
-                writer.write(struct.pack("!H", len(reply)) + reply)
-                self.log(addr, data, reply, "tcp")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
-            pass
-        finally:
-            writer.close()
+    def answer_tcp(self, data: bytes, addr, send) -> bool:
+        """One query that came over TCP (wire.serve_tcp's handler); False if it is none."""
+        reply = answer(data, self.names, "tcp")
+        if reply is None:
+            return False
+        send(reply)
+        self.log(addr, data, reply, "tcp")
+        return True
 
 
 def run_dns(cfg) -> "NoReturn":
     """The public DNS server process (forked into <cluster>.dns by the control plane): never returns."""
     from toycluster.api.client import socket_path
     from toycluster.api.informer import Informer
+    from toycluster.wire.dns import serve_tcp
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     server = Server(cfg)
@@ -145,7 +138,8 @@ def run_dns(cfg) -> "NoReturn":
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     udp.bind(("0.0.0.0", 53))
     loop.run_until_complete(loop.create_datagram_endpoint(lambda: _UDP(server), sock=udp))
-    loop.run_until_complete(asyncio.start_server(server.tcp, "0.0.0.0", 53, reuse_address=True))
+    loop.run_until_complete(asyncio.start_server(lambda r, w: serve_tcp(r, w, server.answer_tcp), "0.0.0.0", 53,
+                                                 reuse_address=True))
     print(f"[dns] public DNS of cluster {cfg.name} on {cloud_lb.dns_ip(cfg)}:53 (udp, tcp), started "
           f"{time.strftime('%H:%M:%S')}", flush=True)
     loop.run_forever()

@@ -20,36 +20,21 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dnslib import AAAA, CNAME, NS, PTR, RR, SOA, SRV, TXT, A
+
+from toycluster.wire.dns import (NOERROR, NXDOMAIN, SERVFAIL, T_A, T_ANY, T_CNAME, T_NS, T_PTR, T_SOA, T_SRV, T_TXT,
+                                 T_AAAA, Answer)
 
 SCHEMA_VERSION = "1.1.0"
 DEFAULT_DOMAIN = "cluster.local"
 DEFAULT_TTL = 30                     # kubeadm's Corefile: `kubernetes cluster.local ... { ttl 30 }`
 VERSION_TTL = 28800                  # what CoreDNS gives dns-version's TXT
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
-NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
-T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_TXT, T_AAAA, T_SRV, T_ANY = 1, 2, 5, 6, 12, 16, 28, 33, 255
 _RDATA = {T_A: lambda t: A(t[0]), T_AAAA: lambda t: AAAA(t[0]), T_NS: lambda t: NS(t[0]),
           T_CNAME: lambda t: CNAME(t[0]), T_PTR: lambda t: PTR(t[0]), T_SRV: lambda t: SRV(*t[:3], target=t[3]),
           T_TXT: lambda t: TXT(list(t)), T_SOA: lambda t: SOA(t[0], t[1], t[2:])}
-
-
-@dataclass
-class Answer:
-    """What the zone says to one question. `forward`: an upstream resolver, if there is one, should answer
-    instead (names outside the zone; reverse names we do not know). `chase`: a CNAME target outside the zone
-    whose records an upstream could add. `deps`: the names read to make it (an answer whose names did not
-    change, and that carries no SOA, is still right in the next version of the zone)."""
-    rcode: int
-    answer: list = field(default_factory=list)
-    authority: list = field(default_factory=list)
-    additional: list = field(default_factory=list)
-    authoritative: bool = True
-    forward: bool = False
-    chase: str | None = None
-    deps: set = field(default_factory=set)      # the names whose records this answer was made from
 
 
 def reverse_name(ip: str) -> str:

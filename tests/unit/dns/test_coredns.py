@@ -1,4 +1,5 @@
-"""Cluster DNS without root: the zone (dns_zone), the wire (dns_wire) and the server's pure helpers (coredns)."""
+"""Cluster DNS without root: the zone (dns_zone), the messages (wire/dns.py), the templates (responder) and the
+server's helpers (coredns, forward, log, watch)."""
 import random
 import socket
 import struct
@@ -8,11 +9,12 @@ import time
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
-from toycluster.dns import coredns
-from toycluster.dns import wire as dns_wire
+from toycluster.api import validation
+from toycluster.dns import coredns, forward, log as dns_log, watch as dns_watch
 from toycluster.dns import zone as dns_zone
-from toycluster.api import objects
-from toycluster.dns.wire import Responder, parse_query
+from toycluster.dns.responder import Responder
+from toycluster.wire import dns as dns_wire
+from toycluster.wire.dns import parse_query
 
 DOMAIN = "cluster.local"
 
@@ -468,7 +470,7 @@ def test_fuzz_never_raises_and_answers_only_with_the_query_id(zone):
 
 # ---------------------------------------------------------------- the server's helpers
 def test_query_log_lines_are_coredns_log_lines(capsys):
-    log = coredns.QueryLog()
+    log = dns_log.QueryLog()
     log.add(("10.244.1.2", 53211), b"\x11\xd7rest", '"A IN web.default.svc.cluster.local. udp 47 false 512" '
             'NOERROR qr,aa,rd 63', 0.000123)
     log.flush()
@@ -477,18 +479,18 @@ def test_query_log_lines_are_coredns_log_lines(capsys):
 
 
 def test_parse_upstream():
-    assert coredns.parse_upstream("") is None
-    assert coredns.parse_upstream("10.0.0.2") == ("10.0.0.2", 53)
-    assert coredns.parse_upstream("10.0.0.2:5353") == ("10.0.0.2", 5353)
+    assert forward.parse_upstream("") is None
+    assert forward.parse_upstream("10.0.0.2") == ("10.0.0.2", 53)
+    assert forward.parse_upstream("10.0.0.2:5353") == ("10.0.0.2", 5353)
     for bad in ("resolver", "10.0.0.2:x", "10.0.0.2:0"):
         with pytest.raises((ValueError, OSError)):
-            coredns.parse_upstream(bad)
+            forward.parse_upstream(bad)
 
 
 def test_system_manifests_are_valid_objects():
     from toycluster.config import ClusterConfig
     cfg = ClusterConfig(name="toy", service_cidr="10.96.0.0/12", dns_upstream="203.0.113.53")
-    docs = [objects.validate(d, "coredns.yaml") for d in coredns.system_manifests(cfg)]
+    docs = [validation.validate(d, "coredns.yaml") for d in coredns.system_manifests(cfg)]
     svc_, deploy = docs
     assert svc_["spec"]["clusterIP"] == "10.96.0.10" and svc_["metadata"]["namespace"] == "kube-system"
     assert {(p["name"], p["port"], p["protocol"]) for p in svc_["spec"]["ports"]} == \
@@ -505,7 +507,7 @@ class FakeAPI:
     path = "/nowhere"
 
     def __init__(self, rv=5):
-        self.rv, self.items, self.watches, self.lists = rv, {k: [] for k in coredns.KINDS}, [], 0
+        self.rv, self.items, self.watches, self.lists = rv, {k: [] for k in dns_watch.KINDS}, [], 0
 
     def request(self, method, path, **query):
         if path == "/watch":
@@ -518,7 +520,7 @@ class FakeAPI:
 
 def test_cluster_watch_lists_then_follows_and_relists_after_a_gap():
     api, calls = FakeAPI(), []
-    watch = coredns.ClusterWatch("/nowhere", lambda: calls.append(watch.lists()))
+    watch = dns_watch.ClusterWatch("/nowhere", lambda: calls.append(watch.lists()))
     watch.client = api
     api.items["Service"] = [svc("web")]
     new = svc("new", ip="10.96.0.30")
@@ -531,19 +533,19 @@ def test_cluster_watch_lists_then_follows_and_relists_after_a_gap():
     with pytest.raises(SystemExit):
         watch.run()
     assert [sorted(s["metadata"]["name"] for s in c["Service"]) for c in calls] == [["web"], ["new", "web"], ["web"]]
-    assert api.lists == 2 * len(coredns.KINDS)         # the first list, and one after the gap
+    assert api.lists == 2 * len(dns_watch.KINDS)         # the first list, and one after the gap
 
 
 def test_cluster_watch_keeps_what_it_knew_while_the_api_is_away(monkeypatch, capsys):
-    monkeypatch.setattr(coredns.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
     api, calls = FakeAPI(), []
-    watch = coredns.ClusterWatch("/nowhere", lambda: calls.append(watch.lists()))
+    watch = dns_watch.ClusterWatch("/nowhere", lambda: calls.append(watch.lists()))
     watch.client = api
     api.items["Service"] = [svc("web")]
     down = iter([ConnectionRefusedError(111, "Connection refused")] * 3)
 
     def request(method, path, **query):
-        if path == "/watch" or api.lists >= len(coredns.KINDS):
+        if path == "/watch" or api.lists >= len(dns_watch.KINDS):
             err = next(down, None)
             if err is not None:
                 raise err
@@ -584,7 +586,7 @@ def test_server_answers_udp_and_keeps_templates_while_the_zone_is_unchanged():
 
 def test_names_outside_the_zone_go_to_the_upstream_with_a_time_limit(monkeypatch):
     from dnslib import RR, A
-    monkeypatch.setattr(coredns, "FORWARD_TIMEOUT", 0.5)
+    monkeypatch.setattr(forward, "FORWARD_TIMEOUT", 0.5)
     upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     upstream.bind(("127.0.0.1", 0))
     asked = []
@@ -662,7 +664,7 @@ def test_the_watch_keeps_only_headless_services_slices_and_the_zone_stays_the_sa
                                    sl["metadata"]["name"], tuple((p["name"], p["port"], p["protocol"])
                                                                  for p in sl["ports"]), sl["endpoints"])
             for sl in SLICES]
-    kept = [sl for sl in made if coredns._trim("EndpointSlice", sl) is not None]
+    kept = [sl for sl in made if dns_watch._trim("EndpointSlice", sl) is not None]
     assert sorted(s["metadata"]["labels"]["kubernetes.io/service-name"] for s in kept) == ["db", "empty", "tolerant"]
     assert all(sl["metadata"]["labels"]["service.kubernetes.io/headless"] == "" for sl in kept)
     full = dns_zone.build_zone(SERVICES, made, PODS, ["default", "kube-system"], serial=1)

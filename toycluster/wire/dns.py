@@ -1,4 +1,5 @@
-"""CoreDNS's server loop, the pure part: DNS messages in, DNS messages out, and answers kept as wire templates.
+"""DNS messages, as both DNS servers speak them (CoreDNS and the cloud's public DNS): queries read strictly,
+answers rendered, the log line's fields, and DNS over TCP's framing.
 
 parse_query() reads a query strictly (RFC 1035 names: labels of at most 63 bytes, at most 255 bytes in all,
 compression pointers only backwards and never in a loop; every section present as counted) and says what
@@ -11,30 +12,47 @@ Codes, as miekg/dns (CoreDNS's server) decides them:
            RFC 1035 4.1.1; NOTIMP would claim the *kind* of query is unknown), and zone transfers
   BADVERS  EDNS version above 0 (RFC 6891)
 
-Responder.respond() answers from a Zone and keeps each answer to a plain query (one question, no EDNS,
-flags RD or none, nothing after the question) as a template keyed by the query's bytes 2..end with the
-name lowercased: the UDP loop then answers a repeated question with ID + template header + the question as
-it was asked (its case kept: DNS 0x20) + template tail, without parsing anything.
+render() turns an Answer into the response (the question as asked, EDNS echoed, TC when too big for UDP);
+describe() gives CoreDNS's log fields for the exchange; serve_tcp() reads and writes length-prefixed
+messages, several per connection (RFC 7766).
 """
 from __future__ import annotations
 
+import asyncio
 import struct
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from dnslib import DNSHeader, DNSLabel, DNSQuestion, DNSRecord, QTYPE
 
-from toycluster.dns.zone import FORMERR, NOERROR, NOTIMP, REFUSED, SERVFAIL, T_SOA, Answer, Zone
-
-BADVERS = 16
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 3, 4, 5, 16
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
+T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_TXT, T_AAAA, T_SRV, T_ANY = 1, 2, 5, 6, 12, 16, 28, 33, 255
 UDP_LIMIT = 512                  # without EDNS (RFC 1035)
 EDNS_SIZE = 1232                 # what we advertise (DNS flag day 2020)
-CACHE_LIMIT = 50000              # templates kept per zone version: random names must not eat the memory
+TCP_IDLE = 10.0                  # seconds a TCP client may stay silent between queries
 _FLAG_BITS = (("qr", 0x8000), ("aa", 0x0400), ("tc", 0x0200), ("rd", 0x0100), ("ra", 0x0080), ("z", 0x0040),
               ("ad", 0x0020), ("cd", 0x0010))
 _HEADER = struct.Struct("!6H")
 _PRINTABLE = [chr(b) if 0x21 <= b < 0x7F and b not in b'."\\;()$@' else f"\\{b:03d}" for b in range(256)]
 _RR_FIXED = struct.Struct("!HHIH")
+_LENGTH = struct.Struct("!H")
+
+
+@dataclass
+class Answer:
+    """What a zone says to one question. `forward`: an upstream resolver, if there is one, should answer
+    instead (names outside the zone; reverse names we do not know). `chase`: a CNAME target outside the zone
+    whose records an upstream could add. `deps`: the names read to make it (an answer whose names did not
+    change, and that carries no SOA, is still right in the next version of the zone)."""
+    rcode: int
+    answer: list = field(default_factory=list)
+    authority: list = field(default_factory=list)
+    additional: list = field(default_factory=list)
+    authoritative: bool = True
+    forward: bool = False
+    chase: str | None = None
+    deps: set = field(default_factory=set)      # the names whose records this answer was made from
 
 
 class Drop(Exception):
@@ -62,16 +80,6 @@ class Query:
     def name(self) -> str:
         """The name in presentation form, odd bytes escaped as \\DDD (as dig shows them: no log injection)."""
         return "".join("".join(_PRINTABLE[b] for b in label) + "." for label in self.labels) or "."
-
-
-@dataclass(slots=True)
-class Reply:
-    wire: bytes
-    query: Query
-    rcode: int
-    log: str                            # '"A IN name. udp 47 false 512" NOERROR qr,aa,rd 98', CoreDNS's log fields
-    forward: bool = False               # an upstream should answer instead (when one is configured)
-    chase: str | None = None            # an ExternalName target an upstream could resolve
 
 
 def read_name(data: bytes, off: int) -> tuple[list[bytes], int]:
@@ -201,85 +209,31 @@ def describe(q: Query, proto: str, response: bytes, rcode: int) -> str:
             f"{RCODES.get(rcode, str(rcode))} {flags_text(flags)} {len(response)}")
 
 
-class Responder:
-    """Answers from one version of the zone; its templates live as long as it does. UPSTREAM: whether the
-    server has an upstream resolver (then names outside the zone are forwarded, not answered here)."""
-
-    def __init__(self, zone: Zone, upstream: bool = False):
-        self.zone, self.upstream = zone, upstream
-        self.udp, self.tcp = {}, {}         # key -> (header bytes 2..12, tail after the question, log fields,
-        #                                           the names it was made from, or None if it holds the SOA)
-        self.templates = {"udp": self.udp, "tcp": self.tcp}
-
-    @staticmethod
-    def key(data: bytes) -> bytes:
-        return data[2:-4].lower() + data[-4:]
-
-    def respond(self, data: bytes, proto: str = "udp") -> Reply | None:
-        """The reply to DATA, or None when it gets none. Never raises."""
-        data = bytes(data)
-        try:
-            q = parse_query(data)
-        except Drop:
-            return None
-        try:
-            answer, rcode = None, q.error
-            if not q.error:
-                answer = self.zone.lookup(tuple(x.lower() for x in q.labels), q.qtype)
-                rcode = answer.rcode
-            wire = render(q, answer, rcode, proto)
-        except Exception:                      # a bug must cost one answer, not the server
-            answer, rcode, q.plain = None, SERVFAIL, False
-            try:
-                wire = render(q, None, SERVFAIL, proto)
-            except Exception:
-                return None
-        reply = Reply(wire, q, rcode, describe(q, proto, wire, rcode))
-        if answer is not None and self.upstream and (answer.forward or answer.chase):
-            reply.forward, reply.chase = answer.forward, answer.chase
-        elif q.plain:
-            cache = self.templates[proto]
-            if len(cache) < CACHE_LIMIT:
-                qlen = 12 + len(q.question)
-                deps = None                     # None: carries the SOA (its serial), or came from an error
-                if answer is not None and not any(rr.rtype == T_SOA for rr in answer.answer + answer.authority):
-                    deps = frozenset(answer.deps)
-                cache[self.key(data)] = (wire[2:12], wire[qlen:], reply.log, deps)
-        return reply
-
-    def inherit(self, old: "Responder", changed: set | None) -> None:
-        """Keep OLD's templates that are still right: they carry no SOA and none of their names CHANGED."""
-        if changed is None or old.upstream != self.upstream:
-            return
-        for proto, cache in self.templates.items():
-            for key, t in list(old.templates[proto].items()):
-                if t[3] is not None and not (t[3] & changed):
-                    cache.setdefault(key, t)
-
-    def fast(self, data: bytes, proto: str = "udp") -> bytes | None:
-        """The templated answer to DATA if there is one (what the UDP loop inlines)."""
-        t = self.templates[proto].get(data[2:-4].lower() + data[-4:])
-        return None if t is None else data[:2] + t[0] + data[12:] + t[1]
+def frame(message: bytes) -> bytes:
+    """MESSAGE as DNS over TCP sends it: after its length in two bytes."""
+    return _LENGTH.pack(len(message)) + message
 
 
-def question_for(name: str, qtype: int, qid: int) -> bytes:
-    """A plain recursive query (used to ask an upstream about an ExternalName's target)."""
-    return DNSRecord(DNSHeader(id=qid, bitmap=0x0100), questions=[DNSQuestion(name, qtype)]).pack()
+async def serve_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handle, idle: float = TCP_IDLE):
+    """One DNS-over-TCP connection: length-prefixed messages, several per connection, each given to
+    handle(data, addr, send). It answers with send(response), from any thread, and returns False for a
+    message that is no query: the connection ends, as it does after IDLE seconds of silence."""
+    loop, owner = asyncio.get_running_loop(), threading.get_ident()
+    addr = writer.get_extra_info("peername") or ("-", 0)
 
-
-def merge_chase(reply: Reply, upstream: bytes | None, proto: str = "udp") -> bytes:
-    """REPLY's CNAME followed by what the upstream said about its target (SERVFAIL if it said nothing)."""
-    q = reply.query
+    def send(wire: bytes) -> None:
+        if threading.get_ident() == owner:
+            writer.write(frame(wire))
+        else:                                       # an upstream's answer, from the forwarder's thread
+            loop.call_soon_threadsafe(lambda: writer.is_closing() or writer.write(frame(wire)))
     try:
-        theirs = DNSRecord.parse(upstream) if upstream else None
-    except Exception:
-        theirs = None
-    if theirs is None:
-        return render(q, None, SERVFAIL, proto)
-    cname = DNSRecord.parse(reply.wire).rr
-    return render(q, Answer(theirs.header.rcode, answer=cname + theirs.rr, authority=theirs.auth,
-                            authoritative=True), theirs.header.rcode, proto)
-
-
-__all__ = ["Drop", "Query", "Reply", "Responder", "parse_query", "render", "describe", "read_name", "NOERROR",
-           "RCODES", "question_for", "merge_chase"]
+        while True:
+            size = _LENGTH.unpack(await asyncio.wait_for(reader.readexactly(2), idle))[0]
+            data = await asyncio.wait_for(reader.readexactly(size), idle)
+            if not handle(data, addr, send):
+                break
+            await writer.drain()
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+        pass
+    finally:
+        writer.close()

@@ -1,0 +1,6 @@
+"""Wire formats that several components speak (no Kubernetes part of their own); they import only config.
+
+Modules, in reading order:
+- `dns.py`: DNS messages for both DNS servers (CoreDNS and the public DNS): strict query parsing, rcodes and
+  types, the Answer shape, rendering, the log line's fields, and DNS over TCP's length-prefixed framing
+"""
