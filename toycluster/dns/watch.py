@@ -10,7 +10,7 @@ from toycluster.api.informer import Informer
 from toycluster.dns import log
 
 KINDS = ("Service", "EndpointSlice", "Pod", "Namespace")
-HEADLESS = "service.kubernetes.io/headless"   # the label of a headless Service's EndpointSlices (endpoints.py)
+HEADLESS = "service.kubernetes.io/headless"   # on a headless Service's EndpointSlices (endpointslice.py)
 
 
 def _trim(kind: str, obj: dict) -> dict | None:
