@@ -16,7 +16,9 @@ import json
 import time
 import urllib.parse
 
-from toycluster.api import objects
+from toycluster.api import validation
+from toycluster.api.fields import ManifestError
+from toycluster.api.kinds import KINDS_BY_KIND
 from toycluster.api.store import CLUSTER_SCOPED, now_rfc3339
 
 RESULT_NAMES = {"Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps",
@@ -47,8 +49,8 @@ class API:
         validated = []
         for i, doc in enumerate(items):
             try:
-                obj = objects.validate(doc, f"object {i + 1}")
-            except objects.ManifestError as e:
+                obj = validation.validate(doc, f"object {i + 1}")
+            except ManifestError as e:
                 raise APIError(422, str(e)) from e
             validated.append(obj)
         creating_ns = {o["metadata"]["name"] for o in validated if o["kind"] == "Namespace"}
@@ -107,7 +109,7 @@ class API:
     def delete(self, kind: str, namespace: str, name: str) -> str:
         obj = self.store.get(kind, namespace, name)
         if obj is None:
-            plural = objects.KINDS_BY_KIND[kind]["resource"]
+            plural = KINDS_BY_KIND[kind]["resource"]
             raise APIError(404, f"{plural} \"{name}\" not found" +
                            (f" in namespace \"{namespace}\"" if kind not in CLUSTER_SCOPED else ""))
         if kind == "Node":
@@ -138,7 +140,7 @@ class API:
         """kubectl label: set metadata.labels[k] = v, or remove k where v is None."""
         obj = self.store.get(kind, namespace if kind not in CLUSTER_SCOPED else "", name)
         if obj is None:
-            plural = objects.KINDS_BY_KIND.get(kind, {}).get("resource", kind.lower() + "s")
+            plural = KINDS_BY_KIND.get(kind, {}).get("resource", kind.lower() + "s")
             raise APIError(404, f"{plural} \"{name}\" not found" +
                            (f" in namespace \"{namespace}\"" if kind not in CLUSTER_SCOPED else ""))
         old = obj["metadata"].get("labels") or {}
@@ -153,7 +155,7 @@ class API:
                 raise APIError(409, f"'{key}' already has a value ({old[key]}), and --overwrite is false")
             else:
                 new[key] = value
-        problem = objects.label_error(new)
+        problem = validation.label_error(new)
         if problem:
             raise APIError(422, f"{kind} {name}: {problem}")
         if new == old:

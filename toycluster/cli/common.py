@@ -3,7 +3,8 @@ import sys
 
 from toycluster import config
 from toycluster.api import client as apiclient
-from toycluster.api import objects
+from toycluster.api import kinds, validation
+from toycluster.api.manifests import load
 from toycluster.cli import ingress
 from toycluster.cluster import lifecycle, network
 from toycluster.cluster.lifecycle import UsageError
@@ -18,7 +19,7 @@ def client(args) -> apiclient.Client:
 
 def kind_of(resource: str) -> str:
     try:
-        return objects.resource_for(resource)[1]
+        return kinds.resource_for(resource)[1]
     except ValueError as e:
         raise UsageError(str(e)) from e
 
@@ -26,7 +27,7 @@ def kind_of(resource: str) -> str:
 def manifests(args) -> list[dict]:
     if not args.filename:
         raise UsageError("must give -f FILE (a file, a folder, or - for standard input)")
-    return objects.validate_all(objects.load(args.filename, stdin=sys.stdin))
+    return validation.validate_all(load(args.filename, stdin=sys.stdin))
 
 
 def pod_or_node(args, c, name: str):

@@ -5,7 +5,7 @@ import time
 
 from toycluster import config
 from toycluster.api import client as apiclient
-from toycluster.api import objects
+from toycluster.api import kinds, selectors
 from toycluster.cli import ingress, printers
 from toycluster.cli.common import client, kind_of, manifests, pod_or_node
 from toycluster.cluster.lifecycle import UsageError
@@ -24,7 +24,7 @@ def cmd_get(args):
             for name in args.names:
                 obj = c.get(kind, ns or "-", name)
                 if obj is None:
-                    print(f'Error from server (NotFound): {objects.KINDS[(objects.resource_for(resource))]["resource"]}'
+                    print(f'Error from server (NotFound): {kinds.KINDS[(kinds.resource_for(resource))]["resource"]}'
                           f' "{name}" not found', file=sys.stderr)
                     rc = 1
                 else:
@@ -33,7 +33,7 @@ def cmd_get(args):
             objs = c.list(kind, ns)
         if args.selector:
             want = dict(kv.split("=", 1) for kv in args.selector.split(","))
-            objs = [o for o in objs if objects.label_selector_matches({"matchLabels": want},
+            objs = [o for o in objs if selectors.label_selector_matches({"matchLabels": want},
                                                                       o["metadata"].get("labels", {}))]
         if not objs and not args.names and args.output not in ("json", "yaml"):
             print(printers.no_resources(ns if namespaced else None, args.all_namespaces or not namespaced),
@@ -105,7 +105,7 @@ def cmd_wait(args):
         objs = [c.get(kind, args.namespace, n) for n in args.names] if args.names else c.list(kind, args.namespace)
         if args.selector:
             want = dict(kv.split("=", 1) for kv in args.selector.split(","))
-            objs = [o for o in objs if o and objects.label_selector_matches({"matchLabels": want},
+            objs = [o for o in objs if o and selectors.label_selector_matches({"matchLabels": want},
                                                                             o["metadata"].get("labels", {}))]
         met = [o for o in objs if o and any(x["type"] == cond and x["status"] == "True"
                                             for x in o.get("status", {}).get("conditions", []))]

@@ -5,7 +5,7 @@ import sys
 
 from toycluster import config
 from toycluster.api import client as apiclient
-from toycluster.api import objects
+from toycluster.api import fields, validation_core
 from toycluster.cli import ingress, kubectl, policy
 from toycluster.cli.common import client, manifests
 from toycluster.cluster import lifecycle
@@ -112,12 +112,12 @@ def main(argv=None) -> int:
         argv, command = argv[:i], argv[i + 1:]
     args = parser().parse_args(argv)
     args.command = command
-    objects.IMAGE_CHECK = workloads.check_image
+    validation_core.IMAGE_CHECK = workloads.check_image
     try:
         if not getattr(args, "dry_run", False):
             lifecycle.require_root()
         return args.fn(args) or 0
-    except (UsageError, objects.ManifestError) as e:
+    except (UsageError, fields.ManifestError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except apiclient.APIRequestError as e:

@@ -22,7 +22,7 @@ from toycluster import config
 from toycluster.kernel import nsfs
 from toycluster.netpol import agent
 from toycluster.netpol import why as network_policy_why
-from toycluster.api import objects
+from toycluster.api import validation
 from toycluster.cli.common import client, kind_of
 from toycluster.cluster.lifecycle import UsageError
 
@@ -70,7 +70,7 @@ def parse_label_args(resource: str, args: list[str]) -> tuple[str, list[str], di
         raise UsageError("label needs a name: toycluster label pod web tier=front")
     if not labels:
         raise UsageError("label needs at least one KEY=VALUE or KEY-")
-    problem = objects.label_error({k: v for k, v in labels.items() if v is not None})
+    problem = validation.label_error({k: v for k, v in labels.items() if v is not None})
     if problem:
         raise UsageError(problem)
     return resource, names, labels

@@ -24,7 +24,7 @@ from toycluster.controllers import manager
 from toycluster.controllers import endpointslice
 from toycluster.proxy import server as kube_proxy_server
 from toycluster.node import kubelet
-from toycluster.api import objects
+from toycluster.api import validation_core
 from toycluster.node import runtime
 from toycluster.node import workloads
 from toycluster.node import zygote
@@ -137,7 +137,7 @@ class ControlPlane:
 
 def main() -> None:
     cfg = config.ClusterConfig.load(sys.argv[1])
-    objects.IMAGE_CHECK = workloads.check_image
+    validation_core.IMAGE_CHECK = workloads.check_image
     sandboxes = runtime.Runtime(cfg.name)
     sandboxes.fork()                   # first: no thread, event loop or loaded store to carry into the forks
     proxy = kube_proxy_server.fork(cfg.name)

@@ -10,7 +10,7 @@ import copy
 import random
 
 from toycluster.controllers.manager import POD_NAME_CHARS, owner_ref, pod_ready
-from toycluster.api.objects import label_selector_matches
+from toycluster.api.selectors import label_selector_matches
 
 MANAGED_BY = "endpointslice-controller.k8s.io"
 SERVICE_NAME = "kubernetes.io/service-name"    # the label naming an EndpointSlice's Service

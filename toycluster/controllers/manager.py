@@ -9,7 +9,7 @@ import hashlib
 import json
 import random
 
-from toycluster.api import objects
+from toycluster.api import validation
 from toycluster.api.store import key_of, now_rfc3339
 
 POD_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # the alphabet Kubernetes uses for generated names
@@ -111,7 +111,7 @@ class Controllers:
         meta.update(name=f"{rs['metadata']['name']}-{suffix}", namespace=rs["metadata"]["namespace"],
                     generateName=f"{rs['metadata']['name']}-", ownerReferences=[owner_ref(rs)])
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
-        return objects.validate(pod, f"replicaset {rs['metadata']['name']}")
+        return validation.validate(pod, f"replicaset {rs['metadata']['name']}")
 
     def _index(self, owner: dict) -> tuple[list, int]:
         """OWNER's pods that are not being deleted, and how many of them are ready (from an index by owner,

@@ -13,7 +13,7 @@ import ipaddress
 import json
 import socket
 
-from toycluster.api.objects import label_selector_matches
+from toycluster.api.selectors import label_selector_matches
 
 NS_NAME_LABEL = "kubernetes.io/metadata.name"
 _DIRS = (("egress", "Egress", "to"), ("ingress", "Ingress", "from"))

@@ -6,11 +6,11 @@ import pytest
 from toycluster.api import server
 from toycluster.controllers import manager
 from toycluster.controllers import endpointslice
-from toycluster.api import objects
+from toycluster.api import validation_core
 from toycluster.node import workloads
 from toycluster.api.store import Store
 
-objects.IMAGE_CHECK = workloads.check_image
+validation_core.IMAGE_CHECK = workloads.check_image
 
 
 def deployment(name="web", replicas=2, image="toycluster/echo", ns="default"):

@@ -12,7 +12,7 @@ from toycluster.cloud import controller
 from toycluster.cloud import lb
 from toycluster.ingress import routes as ingress
 from toycluster.cluster import network
-from toycluster.api import objects
+from toycluster.api import fields, validation
 from toycluster.api import pki
 from toycluster.cloud import public_dns
 from toycluster.ingress.http1 import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, parse_head, parse_response_head
@@ -261,11 +261,11 @@ def test_upstream_head_adds_forwarded_headers_and_drops_hop_by_hop_ones():
 
 # ---------------------------------------------------------------- validation: Ingress and TLS Secrets
 def validate(doc):
-    return objects.validate(doc, "test.yaml")
+    return validation.validate(doc, "test.yaml")
 
 
 def bad(doc):
-    with pytest.raises(objects.ManifestError) as e:
+    with pytest.raises(fields.ManifestError) as e:
         validate(doc)
     return str(e.value)
 

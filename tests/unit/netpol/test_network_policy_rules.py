@@ -9,7 +9,8 @@ from toycluster.netpol import agent as np_
 from toycluster.proxy.proxier import SERVICE_CHAIN_PREFIXES, to_iptables_save
 from toycluster.proxy.proxier import render as kp_render
 from toycluster.netpol.why import ExplainError, Why, explain
-from toycluster.api.objects import ManifestError, validate
+from toycluster.api.fields import ManifestError
+from toycluster.api.validation import validate
 
 NODE_OF = {pid: f"node{1 + i % 2}" for i, pid in enumerate(ALL)}   # x/a node1, x/b node2, x/c node1, ...
 

@@ -1,14 +1,15 @@
-"""Unit tests for toycluster.api.objects: loading manifests, validation, defaults, selectors (no root)."""
+"""Unit tests for toycluster.api.validation and the core kinds' checks: defaults, errors naming file, object and
+field, the whole input or nothing (no root)."""
 import copy
-import io
 import json
 
 import pytest
 import yaml
 
-from toycluster.api import objects
-from toycluster.api.objects import (KINDS, ManifestError, label_selector_matches, load, resource_for, validate,
-                                validate_all)
+from toycluster.api import validation_core
+from toycluster.api.fields import ManifestError
+from toycluster.api.manifests import load
+from toycluster.api.validation import validate, validate_all
 
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
 POD = {
@@ -140,7 +141,7 @@ def test_headless_external_name_and_client_ip_services():
     assert sticky["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
 
 
-@pytest.mark.parametrize("kind,api", [("ConfigMap", "v1"),   # Secret and Ingress: tests/unit/test_ingress.py
+@pytest.mark.parametrize("kind,api", [("ConfigMap", "v1"),   # Secret and Ingress: tests/unit/ingress/test_ingress.py
                                       ("Endpoints", "v1"),   # NetworkPolicy: tests/unit/test_network_policy_rules.py
                                       ("EndpointSlice", "discovery.k8s.io/v1")])
 def test_other_kinds_pass_through_with_namespace(kind, api):
@@ -337,7 +338,7 @@ def test_image_check_hook(tmp_path, monkeypatch):
     def check(container):
         if container["image"] == "mystery" and "command" not in container:
             raise ValueError("unknown image without a command")
-    monkeypatch.setattr(objects, "IMAGE_CHECK", check)
+    monkeypatch.setattr(validation_core, "IMAGE_CHECK", check)
     validate(POD, "p.yaml")
     path, err = apply_error(tmp_path, variant(POD, spec__containers__1__image="mystery",
                                               spec__containers__1__args=DELETE))
@@ -386,137 +387,6 @@ def test_validate_all_returns_validated_objects_in_order(tmp_path):
     out = validate_all(load([write(tmp_path, "app.yaml", NAMESPACE, DEPLOYMENT, SERVICE)]))
     assert [o["kind"] for o in out] == ["Namespace", "Deployment", "Service"]
     assert out[2]["spec"]["type"] == "ClusterIP"
-
-
-# ---- loading ----
-
-def test_folder_loading_is_sorted_and_not_recursive(tmp_path):
-    (tmp_path / "sub").mkdir()
-    write(tmp_path / "sub", "deep.yaml", POD)
-    write(tmp_path, "b-svc.yml", SERVICE)
-    write(tmp_path, "a-ns.yaml", NAMESPACE)
-    (tmp_path / "c-cm.json").write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                                                    "metadata": {"name": "cfg"}}))
-    write(tmp_path, "notes.txt", "not: a manifest")
-    pairs = load([str(tmp_path)])
-    assert [(s.rsplit("/", 1)[1], d["kind"]) for s, d in pairs] == [
-        ("a-ns.yaml", "Namespace"), ("b-svc.yml", "Service"), ("c-cm.json", "ConfigMap")]
-
-
-def test_stdin_and_empty_documents():
-    text = "---\n" + yaml.safe_dump(NAMESPACE) + "---\n---\n" + yaml.safe_dump(POD) + "---\n"
-    pairs = load(["-"], stdin=io.StringIO(text))
-    assert [(s, d["kind"]) for s, d in pairs] == [("<stdin>#1", "Namespace"), ("<stdin>#2", "Pod")]
-    assert load(["-"], stdin=io.StringIO(yaml.safe_dump(POD))) == [("<stdin>", POD)]
-    assert load(["-"], stdin=io.StringIO("")) == []
-
-
-def test_list_is_expanded(tmp_path):
-    path = write(tmp_path, "list.yaml", {"apiVersion": "v1", "kind": "List", "items": [NAMESPACE, POD]}, SERVICE)
-    pairs = load([path])
-    assert pairs == [(f"{path}#1.items[0]", NAMESPACE), (f"{path}#1.items[1]", POD), (f"{path}#2", SERVICE)]
-    bad = write(tmp_path, "bad.yaml", {"apiVersion": "v1", "kind": "List", "items": [NAMESPACE, ["x"]]})
-    with pytest.raises(ManifestError, match=r"bad.yaml#1.items\[1\]: document 1.items\[1\]: must be a mapping"):
-        validate_all(load([bad]))
-
-
-def test_yaml_syntax_error_names_file_and_line(tmp_path):
-    path = write(tmp_path, "broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n labels: {}\n")
-    with pytest.raises(ManifestError) as info:
-        load([path])
-    assert str(info.value).startswith(f"{path}: line 5, column 2: invalid YAML: ")
-
-
-def test_yaml_error_mentions_where_the_construct_began(tmp_path):
-    path = write(tmp_path, "quote.yaml", 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: "web\n')
-    with pytest.raises(ManifestError, match=r"line 5, column 1: .* \(while scanning a quoted scalar at line 4\)"):
-        load([path])
-    tabs = write(tmp_path, "tabs.yaml", "metadata:\n\tname: web\n")
-    with pytest.raises(ManifestError, match=r"tabs.yaml: line 2, column 1: .*indent with spaces"):
-        load([tabs])
-
-
-def test_duplicate_yaml_key_is_an_error(tmp_path):
-    path = write(tmp_path, "dup.yaml", "apiVersion: v1\nkind: Pod\nkind: Service\nmetadata: {name: x}\n")
-    with pytest.raises(ManifestError, match=r'dup.yaml: line 3, column 1: invalid YAML: key "kind" already set'):
-        load([path])
-    merged = write(tmp_path, "merge.yaml", "base: &b {a: 1, b: 2}\nmine:\n  <<: *b\n  b: 3\n")
-    assert load([merged])[0][1]["mine"] == {"a": 1, "b": 3}
-
-
-def test_dates_stay_strings(tmp_path):
-    path = write(tmp_path, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {day: 2024-01-31}\n")
-    assert load([path])[0][1]["data"]["day"] == "2024-01-31"
-
-
-def test_json_error_and_missing_path(tmp_path):
-    bad = tmp_path / "x.json"
-    bad.write_text('{"apiVersion": "v1",\n "kind": }')
-    with pytest.raises(ManifestError, match=r"x.json: line 2, column 10: invalid JSON"):
-        load([str(bad)])
-    with pytest.raises(ManifestError, match=r'nope.yaml: the path ".*nope.yaml" does not exist'):
-        load([str(tmp_path / "nope.yaml")])
-
-
-# ---- kinds, resource words, selectors ----
-
-def test_kinds_table():
-    for key, namespaced, resource in [(("v1", "Pod"), True, "pods"), (("v1", "Namespace"), False, "namespaces"),
-                                      (("apps/v1", "Deployment"), True, "deployments"),
-                                      (("networking.k8s.io/v1", "NetworkPolicy"), True, "networkpolicies"),
-                                      (("discovery.k8s.io/v1", "EndpointSlice"), True, "endpointslices")]:
-        assert KINDS[key]["namespaced"] is namespaced and KINDS[key]["resource"] == resource
-        assert isinstance(KINDS[key]["short"], list)
-    assert objects.KINDS_BY_KIND["Ingress"] == {**KINDS[("networking.k8s.io/v1", "Ingress")],
-                                                "apiVersion": "networking.k8s.io/v1"}
-    assert len(objects.KINDS_BY_KIND) == len(KINDS)
-
-
-@pytest.mark.parametrize("words,expected", [
-    ("pods pod po Pods", ("v1", "Pod")), ("deployments deployment deploy deployments.apps", ("apps/v1", "Deployment")),
-    ("replicasets rs", ("apps/v1", "ReplicaSet")), ("services svc service", ("v1", "Service")),
-    ("namespaces ns", ("v1", "Namespace")), ("nodes no node", ("v1", "Node")), ("endpoints ep", ("v1", "Endpoints")),
-    ("endpointslices", ("discovery.k8s.io/v1", "EndpointSlice")), ("ingresses ing", ("networking.k8s.io/v1", "Ingress")),
-    ("networkpolicies netpol", ("networking.k8s.io/v1", "NetworkPolicy")), ("secrets secret", ("v1", "Secret")),
-    ("configmaps cm", ("v1", "ConfigMap")),
-])
-def test_resource_for(words, expected):
-    for word in words.split():
-        assert resource_for(word) == expected
-
-
-def test_resource_for_unknown():
-    with pytest.raises(ValueError, match='doesn\'t have a resource type "widgets".*pods po'):
-        resource_for("widgets")
-
-
-@pytest.mark.parametrize("selector,labels,expected", [
-    ({}, {"app": "web"}, True),
-    ({}, {}, True),
-    (None, {"app": "web"}, False),
-    ({"matchLabels": {"app": "web"}}, {"app": "web", "tier": "front"}, True),
-    ({"matchLabels": {"app": "web"}}, {"app": "api"}, False),
-    ({"matchLabels": {"app": "web"}}, {}, False),
-    ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front", "edge"]}]}, {"tier": "edge"}, True),
-    ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}, {"tier": "back"}, False),
-    ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}, {}, False),
-    ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["back"]}]}, {"tier": "front"}, True),
-    ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["back"]}]}, {"tier": "back"}, False),
-    ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["back"]}]}, {}, True),
-    ({"matchExpressions": [{"key": "canary", "operator": "Exists"}]}, {"canary": ""}, True),
-    ({"matchExpressions": [{"key": "canary", "operator": "Exists"}]}, {}, False),
-    ({"matchExpressions": [{"key": "canary", "operator": "DoesNotExist"}]}, {}, True),
-    ({"matchExpressions": [{"key": "canary", "operator": "DoesNotExist"}]}, {"canary": "1"}, False),
-    ({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "canary", "operator": "DoesNotExist"}]},
-     {"app": "web", "canary": "1"}, False),
-])
-def test_label_selector_matches(selector, labels, expected):
-    assert label_selector_matches(selector, labels) is expected
-
-
-def test_label_selector_unknown_operator():
-    with pytest.raises(ValueError, match="Equals"):
-        label_selector_matches({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["b"]}]}, {"a": "b"})
 
 
 @pytest.mark.parametrize("doc", [NAMESPACE, POD, DEPLOYMENT, REPLICASET, SERVICE,
