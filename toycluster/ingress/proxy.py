@@ -14,7 +14,8 @@ from __future__ import annotations
 import socket
 
 from toycluster.ingress.routes import upstream_head
-from toycluster.ingress.http1 import CHUNKED, LENGTH, MAX_HEAD, MAX_LINE, NO_BODY, PENDING_LIMIT, PIPELINE_LIMIT, REASONS, Request, page, parse_head
+from toycluster.ingress.http1 import MAX_HEAD, MAX_LINE, PENDING_LIMIT, PIPELINE_LIMIT, REASONS, Request, page, parse_head
+from toycluster.wire.http1 import CHUNKED, LENGTH, NO_BODY, head_end
 
 
 class Client:
@@ -84,9 +85,7 @@ class Client:
                 return
             if not self.started:
                 self.started, self.deadline = True, self.time() + self.ctl.s.header_timeout
-            end, skip = buf.find(b"\r\n\r\n"), 4
-            if end < 0:
-                end, skip = buf.find(b"\n\n"), 2
+            end, skip = head_end(buf)
             if end < 0:
                 nl = buf.find(b"\n")
                 if nl > MAX_LINE or (nl < 0 and len(buf) > MAX_LINE):

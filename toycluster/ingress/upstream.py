@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import socket
 
-from toycluster.ingress.http1 import CHUNKED, LENGTH, MAX_UPSTREAM_HEAD, NO_BODY, UNTIL_CLOSE, Chunks, parse_response_head
+from toycluster.ingress.http1 import MAX_UPSTREAM_HEAD, parse_response_head
+from toycluster.wire.http1 import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, head_end
 
 HEAD = -1
 
@@ -57,9 +58,7 @@ class Upstream:
             return
         self.hbuf += data
         while self.state == HEAD:
-            end, skip = self.hbuf.find(b"\r\n\r\n"), 4
-            if end < 0:
-                end, skip = self.hbuf.find(b"\n\n"), 2
+            end, skip = head_end(self.hbuf)
             if end < 0:
                 if len(self.hbuf) > MAX_UPSTREAM_HEAD:
                     client.fail(502, "upstream sent too big header while reading response header from upstream")

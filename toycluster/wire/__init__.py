@@ -3,4 +3,6 @@
 Modules, in reading order:
 - `dns.py`: DNS messages for both DNS servers (CoreDNS and the public DNS): strict query parsing, rcodes and
   types, the Answer shape, rendering, the log line's fields, and DNS over TCP's length-prefixed framing
+- `http1.py`: HTTP/1.1 requests (RFC 9112) for the API server, the echo and nginx workloads and the ingress:
+  where a head ends, the head parser with the refusals every server owes, the chunked-body reader
 """

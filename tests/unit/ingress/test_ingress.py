@@ -15,7 +15,8 @@ from toycluster.cluster import network
 from toycluster.api import fields, validation
 from toycluster.api import pki
 from toycluster.cloud import public_dns
-from toycluster.ingress.http1 import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, parse_head, parse_response_head
+from toycluster.ingress.http1 import parse_head, parse_response_head
+from toycluster.wire.http1 import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks
 from toycluster.api.store import Store
 
 
