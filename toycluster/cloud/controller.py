@@ -23,8 +23,8 @@ import signal
 
 import setproctitle
 
+from toycluster.api.selectors import ingress_class_matches
 from toycluster.cloud import lb
-from toycluster.ingress import routes
 from toycluster.kernel import nsfs, procs
 
 RESTART_DELAY = 1.0
@@ -67,7 +67,7 @@ class CloudController:
             self._status(svc, {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}})
         address = {"loadBalancer": {"ingress": [{"ip": lb.lb_ip(self.cfg)}]}}
         for ing in self.store.list("Ingress"):
-            if routes.is_ours(ing) and (ing.get("status") or {}) != address:
+            if ingress_class_matches(ing) and (ing.get("status") or {}) != address:
                 self._status(ing, address)
 
     def _status(self, obj: dict, status: dict) -> None:

@@ -17,8 +17,8 @@ import socket
 import sys
 import time
 
+from toycluster.api.selectors import ingress_class_matches
 from toycluster.cloud import lb as cloud_lb
-from toycluster.ingress import routes
 
 TTL = 30
 ANNOTATION = "external-dns.alpha.kubernetes.io/hostname"
@@ -33,7 +33,7 @@ def zone(ingresses: list[dict], services: list[dict], cfg) -> tuple[dict, dict]:
     """({name: address}, {suffix of a wildcard: address}) for the cluster's public names."""
     exact, wild, lb = {}, {}, cloud_lb.lb_ip(cfg)
     for ing in ingresses:
-        if not routes.is_ours(ing):
+        if not ingress_class_matches(ing):
             continue
         spec = ing.get("spec") or {}
         hosts = [r.get("host") for r in spec.get("rules") or []] + [h for t in spec.get("tls") or [] for h in t.get("hosts") or []]

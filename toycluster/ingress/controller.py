@@ -24,6 +24,7 @@ import time
 
 from toycluster.ingress import routes as ingress
 from toycluster.api.informer import Informer
+from toycluster.api.selectors import INGRESS_CLASS, ingress_class_matches
 from toycluster.ingress.proxy import Client
 from toycluster.ingress.upstream import Upstream
 
@@ -33,7 +34,7 @@ KINDS = ("Ingress", "Service", "EndpointSlice", "Secret")
 class Settings:
     def __init__(self, env):
         num = lambda k, d: float(env.get(k) or d)            # noqa: E731
-        self.api, self.class_name = env.get("TOYCLUSTER_API", ""), env.get("INGRESS_CLASS") or ingress.CLASS
+        self.api, self.class_name = env.get("TOYCLUSTER_API", ""), env.get("INGRESS_CLASS") or INGRESS_CLASS
         self.direct = (env.get("ROUTE_TO") or "service").lower() == "endpoints"
         self.header_timeout, self.body_timeout = num("CLIENT_HEADER_TIMEOUT", 10), num("CLIENT_BODY_TIMEOUT", 60)
         self.keepalive_timeout, self.send_timeout = num("KEEPALIVE_TIMEOUT", 75), num("SEND_TIMEOUT", 60)
@@ -173,7 +174,7 @@ class Controller:
 
     # -- what the API says --
     def sync(self, snap: dict) -> None:
-        ings = [i for i in snap["Ingress"].values() if ingress.is_ours(i, self.s.class_name)]
+        ings = [i for i in snap["Ingress"].values() if ingress_class_matches(i, self.s.class_name)]
         routes = ingress.build_routes(ings, self.s.class_name)
         slices: dict = {}
         for sl in snap["EndpointSlice"].values():

@@ -16,7 +16,8 @@ the Kubernetes Ingress rules and, where they leave room, ingress-nginx:
             (the oldest Ingress's defaultBackend), else 404.
   conflicts the same host and path in two Ingresses: the older Ingress wins (ingress-nginx's rule).
   class     ours are Ingresses with spec.ingressClassName "nginx" (or the kubernetes.io/ingress.class
-            annotation), or with none at all: here "nginx" is the cluster's default IngressClass.
+            annotation), or with none at all: here "nginx" is the cluster's default IngressClass
+            (api/selectors.py's ingress_class_matches, which the cloud controller shares).
 
 Also pure: upstream_head() (the request as sent upstream, with X-Forwarded-* and X-Request-ID) and
 resolve() (a backend -> the Service's ClusterIP:port or one ready endpoint, or the reason for a 503).
@@ -26,7 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-CLASS = "nginx"
+from toycluster.api.selectors import INGRESS_CLASS, ingress_class_matches
+
 TLS_TYPE = "kubernetes.io/tls"
 _PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
 _HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade",
@@ -86,12 +88,6 @@ class Routes:
         return server.default or self.catch_all.default
 
 
-def is_ours(ing: dict, class_name: str = CLASS) -> bool:
-    wanted = (ing.get("spec") or {}).get("ingressClassName") or \
-        ((ing.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/ingress.class")
-    return wanted in (None, "", class_name)
-
-
 def _backend(ns: str, spec: dict | None, ingress: str) -> Backend | None:
     if not spec:
         return None
@@ -103,10 +99,10 @@ def _backend(ns: str, spec: dict | None, ingress: str) -> Backend | None:
                    ingress)
 
 
-def build_routes(ingresses: list[dict], class_name: str = CLASS) -> Routes:
+def build_routes(ingresses: list[dict], class_name: str = INGRESS_CLASS) -> Routes:
     """The route table of every Ingress of CLASS_NAME, older Ingresses first (they win conflicts)."""
     routes = Routes()
-    ours = sorted((i for i in ingresses if is_ours(i, class_name)),
+    ours = sorted((i for i in ingresses if ingress_class_matches(i, class_name)),
                   key=lambda i: (i["metadata"].get("creationTimestamp") or "", i["metadata"].get("namespace") or "",
                                  i["metadata"]["name"]))
     for ing in ours:
