@@ -1,1 +1,19 @@
-"""api"""
+"""kube-apiserver, etcd and client-go: the resources validated, stored, persisted and served; the clients of the others.
+
+Modules, in reading order:
+- `kinds.py`: discovery: the kinds served, their resource and short names, which are namespaced; resource_for()
+- `fields.py`: field validation: FieldError, ManifestError and the checks every kind's validator is built from
+  (types, defaults, enums, unknown fields, DNS names, ports, labels, label selectors)
+- `validation.py`: admission: validate() one object whole (kind, metadata, then its kind's checks), validate_all()
+- `validation_core.py`: Pods, Deployments, ReplicaSets (pod templates, containers) and Services, with their defaults
+- `validation_ingress.py`: Ingresses (hosts, paths, backends, TLS) and Secrets (kubernetes.io/tls pairs)
+- `validation_netpol.py`: NetworkPolicies (peers, ipBlocks, ports and endPorts)
+- `manifests.py`: `kubectl apply -f`'s reader: YAML and JSON from files, folders and stdin
+- `selectors.py`: label selector semantics and the IngressClass check, shared by the components
+- `allocators.py`: the Service registry: ClusterIP and NodePort allocation
+- `store.py`: etcd: the objects, resource versions, the watch log and atomic persistence
+- `server.py`: kube-apiserver: admits objects into the store and serves them over HTTP+JSON on a Unix socket
+- `client.py`: client-go: the client of the API server's socket
+- `informer.py`: client-go's informer: list, then watch, keeping a local cache current
+- `pki.py`: the cluster CA, certificates for Ingress hosts, the check of kubernetes.io/tls Secrets
+"""
