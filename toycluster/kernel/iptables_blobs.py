@@ -88,16 +88,21 @@ def _extension(kind: str, name: str, opts: tuple, proto: str) -> tuple[bytes, in
 
 
 def _parse_extension(key, kind, name, opts, proto):
-    from iptc.ip4tc import Match, Rule, Target
-    rule = Rule()
+    from iptc.ip4tc import Match, Target
+    rule = _rule_class()()
     if proto:
         rule.protocol = proto
+    params = _group(opts)
+    if name == "recent" and "--mask" not in opts:
+        # python-iptables' Rule.final_check() prints the match and parses it again: that turns recent's
+        # default mask (16 bytes of 0xff) into --mask 255.255.255.255 (4 of 0xff, 12 of 0); do the same
+        params.append(("mask", "255.255.255.255"))
     try:
         if kind == "m":
             ext = Match(rule, name)
         else:
             ext = Target(rule, name)
-        for param, value in _group(opts):
+        for param, value in params:
             ext.parse(param, value)
         if kind == "m":
             ext._xt.final_check_match(ext._module)
@@ -112,6 +117,24 @@ def _parse_extension(key, kind, name, opts, proto):
     _usersize[(kind, blob[2:31].split(b"\0", 1)[0], blob[31])] = user
     _ext_cache[key] = (blob, user)
     return blob, user
+
+
+_rule_cls = None
+
+
+def _rule_class():
+    """python-iptables' Rule, except that it knows no chain: ``Target(rule, "CT")`` (a target python-iptables
+    does not list as standard) would otherwise open every table through libiptc to ask whether CT is a chain
+    (root, a table read each time); a target this module builds with python-iptables is never a chain."""
+    global _rule_cls
+    if _rule_cls is None:
+        from iptc.ip4tc import Rule
+
+        class ChainlessRule(Rule):
+            tables = ()
+
+        _rule_cls = ChainlessRule
+    return _rule_cls
 
 
 def _comment_blob(text: str) -> tuple[bytes, int]:
