@@ -5,6 +5,7 @@ importing it puts the repository on sys.path too, so `from toycluster ...` works
 running a command with a time limit (and the toycluster CLI for one cluster), a cluster made and removed by a
 benchmark, processes' CPU time, the machine's quiet moment, wrk's output, and the aligned result table.
 """
+import argparse
 import contextlib
 import os
 import re
@@ -50,6 +51,16 @@ def run(argv, timeout=60, input=None, check=True) -> subprocess.CompletedProcess
     if check and p.returncode != 0:
         raise RuntimeError(f"exit {p.returncode}: {' '.join(argv)}\n{p.stdout}{p.stderr}")
     return p
+
+
+def rounds_parser(doc: str, seconds: float) -> argparse.ArgumentParser:
+    """The command line of a benchmark run in --rounds rounds of --seconds (default SECONDS, an int or a float
+    as it is given) that prints a table, or with --json one JSON object; DOC's first paragraph describes it."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    ap.add_argument("--seconds", type=type(seconds), default=seconds, help=f"seconds per run (default {seconds:g})")
+    ap.add_argument("--json", action="store_true", help="one JSON object on stdout instead of the table")
+    return ap
 
 
 def require(tools=(), install: str = "", cluster: str | None = None) -> None:
