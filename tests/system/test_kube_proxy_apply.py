@@ -21,7 +21,9 @@ pytestmark = [pytest.mark.system,
 
 from toycluster.kernel import iptables_apply
 from toycluster.kernel import nsfs  # noqa: E402
-from toycluster.proxy.proxier import apply, render, to_iptables_save  # noqa: E402
+from toycluster.kernel.iptables_save import to_iptables_save  # noqa: E402
+from toycluster.proxy.proxier import render  # noqa: E402
+from toycluster.proxy.sync import apply_rules as apply  # noqa: E402
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _count = itertools.count()
@@ -233,7 +235,7 @@ def test_each_namespace_gets_its_own_rules_and_the_root_namespace_none(netns):
 def test_namespaces_applied_at_once_each_get_their_own_rules(netns):
     """node_sync.apply_nodes applies every node at once (threads, one libiptc handle each): each namespace
     ends with exactly its own state, round after round, and one node's error leaves the others applied."""
-    from toycluster.proxy import sync as node_sync
+    from toycluster.kernel import node_sync
     names = [netns() for _ in range(3)]
     helpers = concurrent.futures.ThreadPoolExecutor(2)
     states = [world(), world(with_web=False), world(web_unready=("10.244.2.7",))]

@@ -34,7 +34,9 @@ from netpol_scenarios import ALL, SCENARIOS, resolve  # noqa: E402
 from toycluster.api import client
 from toycluster.kernel import nsfs  # noqa: E402
 from toycluster.netpol import agent as np_  # noqa: E402
-from toycluster.proxy.proxier import apply as kp_apply, render as kp_render, to_iptables_save  # noqa: E402
+from toycluster.kernel.iptables_save import to_iptables_save  # noqa: E402
+from toycluster.proxy.proxier import render as kp_render  # noqa: E402
+from toycluster.proxy.sync import apply_rules as kp_apply  # noqa: E402
 
 PREFERRED = {"node_cidr": "192.168.96.0/24", "pod_cidr": "10.196.0.0/16", "service_cidr": "10.197.0.0/16"}
 UDP_ECHO = ("import socket,selectors,sys\nsel=selectors.DefaultSelector()\nfor p in sys.argv[1:]:\n"

@@ -38,6 +38,7 @@ def cmd_proxy_rules(args):
     from toycluster.api import server
     from toycluster.controllers import endpointslice
     from toycluster.proxy import proxier      # only this verb renders rules
+    from toycluster.kernel.iptables_save import to_iptables_save
     from toycluster.api.store import Store
     node = args.node or "node1"
     if not node.startswith("node") or not node[4:].isdigit():
@@ -65,7 +66,7 @@ def cmd_proxy_rules(args):
         services, slices = store.list("Service"), store.list("EndpointSlice")
     state = proxier.render(services, slices, node_name=node, node_ip=cfg.node_ip(int(node[4:])),
                               cluster_cidr=cfg.pod_cidr)
-    sys.stdout.write(proxier.to_iptables_save(state))
+    sys.stdout.write(to_iptables_save(state))
     return 0
 
 

@@ -209,6 +209,6 @@ def _rules(args):
     c, cfg, policies, pods, namespaces, _ = _inputs(args)
     if not re.fullmatch(r"node\d+", node) or not 1 <= int(node[4:]) <= cfg.nodes:
         raise UsageError(f"{node}: give a node of cluster {args.cluster} (node1..node{cfg.nodes})")
-    from toycluster.proxy.proxier import to_iptables_save
+    from toycluster.kernel.iptables_save import to_iptables_save
     sys.stdout.write(to_iptables_save(agent.render(policies, pods, namespaces, node_name=node)))
     return 0

@@ -28,7 +28,7 @@ from toycluster.api import validation_core
 from toycluster.node import runtime
 from toycluster.node import workloads
 from toycluster.node import zygote
-from toycluster.proxy.sync import PolicySync
+from toycluster.netpol.sync import PolicySync
 from toycluster.api.store import Store, now_rfc3339
 
 RESYNC_SECONDS = 2.0

@@ -25,7 +25,7 @@ import time
 from toycluster.kernel import iptables_blobs
 from toycluster.kernel.iptables_blobs import MODULE_TARGETS, STANDARD_TARGETS, ApplyError, rule_blob
 from toycluster.kernel.iptables_readback import chain_names, read_chain
-from toycluster.proxy.proxier import BUILTINS, SERVICE_CHAIN_PREFIXES
+from toycluster.kernel.iptables_chains import BUILTINS
 
 __all__ = ["apply", "ApplyError", "LAST_SYNC", "close_tables", "last_sync", "open_tables", "rule_blob"]
 
@@ -113,8 +113,8 @@ def close_tables(opened: dict | None) -> None:
         table.close()
 
 
-def _apply_table(tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
-                 pin_first=False, table=None) -> dict:
+def _apply_table(tname: str, desired: dict, prev: dict | None, owned: tuple, pin_first=False,
+                 table=None) -> dict:
     """Sync one table in one libiptc commit through a handle of our own (TABLE if already opened); if we
     fail, the handle is freed uncommitted, so nothing is written."""
     if tname not in BUILTINS:
@@ -132,8 +132,7 @@ def _apply_table(tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHA
     return result
 
 
-def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVICE_CHAIN_PREFIXES,
-                pin_first=False) -> dict:
+def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned: tuple, pin_first=False) -> dict:
     begun = time.perf_counter()
     builtins = set(BUILTINS[tname])
     # Trusting prev, the table is taken to hold prev's chains (listing 4,000 chains would cost more than the
@@ -181,8 +180,8 @@ def _sync_table(table, tname: str, desired: dict, prev: dict | None, owned=SERVI
 
 
 def _differ(prev: dict, desired: dict) -> list[str]:
-    """DESIRED's chains, in order, whose rules are not PREV's (the same list object, as kube_proxy_cache
-    hands out for an unchanged Service, is the quick answer)."""
+    """DESIRED's chains, in order, whose rules are not PREV's (the same list object, as kube-proxy's
+    changes.ClusterRender hands out for an unchanged Service, is the quick answer)."""
     get = prev.get
     return [c for c, rules in desired.items() if (was := get(c)) is not rules and was != rules]
 
@@ -214,12 +213,12 @@ def _delete_num(table, chain, pos):
         raise IPTCError(f"can't delete rule {pos + 1}: {table.strerror()}")
 
 
-def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple = SERVICE_CHAIN_PREFIXES,
-          pin_first: bool = False, opened: dict | None = None, verify: dict | None = None) -> dict:
+def apply(state: dict, previous: dict | None = None, *, owned_prefixes: tuple, pin_first: bool = False,
+          opened: dict | None = None, verify: dict | None = None) -> dict:
     """Make the current namespace's tables hold ``state``; return it (the ``previous`` of next time).
 
     ``owned_prefixes``: chains with these prefixes that ``state`` lacks are the caller's stale chains and
-    are deleted (kube-proxy's service chains by default; the network policy agent passes its own, so the
+    are deleted (kube-proxy passes its service chains' prefixes, the network policy agent its own, so the
     two writers of the filter table never delete each other's chains).  ``pin_first``: the caller's jumps
     in built-in chains are kept above everyone else's (checked whenever the built-in chain is synced).
 

@@ -29,6 +29,8 @@ what makes ``iptables_apply``'s comparison with the previous state cheap.  Nobod
 from __future__ import annotations
 
 from toycluster.proxy import proxier
+from toycluster.proxy.service_ports import (canonical_cidr, endpoint_count, endpoints_by_port, endpoints_total,
+                                            port_sort_key, service_ports)
 
 SERVICE_NAME = "kubernetes.io/service-name"
 
@@ -93,7 +95,7 @@ class ClusterRender:
 
     def __init__(self, nodes: dict[str, str], *, cluster_cidr: str):
         self.nodes = dict(nodes)                 # node name -> node IP
-        self.cidr = proxier._cidr(cluster_cidr)
+        self.cidr = canonical_cidr(cluster_cidr)
         # (namespace, name) -> (key, the pieces of every node or None, {node: its pieces} or None,
         # its endpoint count, rendered for a large cluster); pieces are [(port sort key, proxier.port_piece)]
         self.pieces: dict[tuple, tuple] = {}
@@ -125,7 +127,7 @@ class ClusterRender:
             key, entry = _key(svc, slices_of), self.pieces.get(ident)
             cached = key is not None and entry is not None and entry[0] == key
             looked.append((ident, svc, slices_of, key, entry if cached else None))
-        self.total = sum(entry[3] if entry else proxier.endpoint_count([svc], slices_of)
+        self.total = sum(entry[3] if entry else endpoint_count([svc], slices_of)
                          for _, svc, slices_of, _, entry in looked)
         self.large = self.total > proxier.LARGE_CLUSTER_ENDPOINTS
         for i, (ident, svc, slices_of, key, entry) in enumerate(looked):
@@ -194,14 +196,13 @@ class ClusterRender:
         return states
 
     def _render_service(self, svc: dict, slices: list[dict], key) -> tuple:
-        ports = proxier._service_ports([svc])
+        ports = service_ports([svc])
         per_node, count = {}, 0
         for node, node_ip in self.nodes.items():
-            endpoints = proxier._endpoints_by_port(slices, node)
-            count = proxier.endpoints_total(endpoints, ports)
-            per_node[node] = [(proxier.port_sort_key(sp),
-                               proxier.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, node_ip,
-                                                     self.large))
+            endpoints = endpoints_by_port(slices, node)
+            count = endpoints_total(endpoints, ports)
+            per_node[node] = [(port_sort_key(sp),
+                               proxier.port_piece(sp, endpoints.get(sp["key"], []), self.cidr, node_ip, self.large))
                               for sp in ports]
         first = next(iter(per_node.values()), [])
         if all(pieces == first for pieces in per_node.values()):

@@ -1,5 +1,5 @@
 """kube-proxy's process (cmd/kube-proxy's ProxyServer): an informer on Services and EndpointSlices feeding the
-sync loop that writes every node's rules (node_sync.ProxySync), apart from the control plane.
+sync loop that writes every node's rules (sync.ProxySync), apart from the control plane.
 
 On a real cluster kube-proxy is a DaemonSet: a process on each node, an API client like any other. Here one
 process plays it for every node ("toycluster kube-proxy CLUSTER"): it lists and watches the API (informer.py)
@@ -27,7 +27,8 @@ from toycluster import config
 from toycluster.api import client
 from toycluster.api import informer
 from toycluster.proxy import changes
-from toycluster.proxy.sync import RESYNC_SECONDS, ProxySync
+from toycluster.kernel.node_sync import RESYNC_SECONDS
+from toycluster.proxy.sync import ProxySync
 
 KINDS = ("Service", "EndpointSlice")
 API_WAIT = 0.01        # seconds between looks for the API socket while the control plane starts

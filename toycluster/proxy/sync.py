@@ -1,201 +1,32 @@
-"""kube-proxy's and the network policy agent's sync loops: node rules rendered as data, applied per node.
+"""kube-proxy's sync loop (upstream's proxier.syncRunner and syncProxyRules' write): every node's
+Services and EndpointSlices rendered as nat and filter rules, written in one commit per table, and the
+stale UDP flows deleted from conntrack.
 
-Both follow kube-proxy's loop: when their inputs change, render every node's rules and apply those that
-changed inside the node's namespace, every node at once as each node's own agent would (``apply_nodes``:
-one job on the loop's kernel thread, which applies the first node itself and the others on helper
-threads).  Every RESYNC_SECONDS a resync renders everything again and checks each table against the
-kernel (upstream: --iptables-sync-period, 30 s by default): the network policy agent reads its table
-back and compares every rule; kube-proxy first compares each table's header (entries and bytes) with what
-its last write left, and reads and compares only a table someone else changed (a flushed nat table comes
-back; its 11,000 rules are not read back every 10 s, which would hold a change up for 0.3 s).
-
-kube-proxy (in its own process, kube_proxy_server.py) reads each node's nat table ahead: right after a
-sync it starts reading the table it just wrote (``open_tables``), so that the next change is written into
-a copy already in memory instead of waiting for the kernel to copy 11,000 rules out first; without such a
-copy (at start, after a failure) it starts the read before it renders, so the two overlap.  The kernel
-refuses a commit based on a copy whose rule count is no longer the table's (someone changed the table
-meanwhile): then that node's table is read again and the sync redone.
+The loop itself is the node agents' (kernel/node_sync.py).  At a resync (every RESYNC_SECONDS, kicked by
+kube-proxy's process, server.py) kube-proxy first compares each table's header (entries and bytes) with
+what its last write left, and reads and compares only a table someone else changed (a flushed nat table
+comes back; its 11,000 rules are not read back every 10 s, which would hold a change up for 0.3 s).  It
+reads each node's nat table ahead (``prefetch``): in a node's namespace only kube-proxy writes it.
 """
-import asyncio
-import concurrent.futures
-import sys
-import threading
-import time
-
-from toycluster.proxy import conntrack
 from toycluster.kernel import iptables_apply
-from toycluster.kernel import nsfs
-from toycluster.proxy import proxier
+from toycluster.kernel.node_sync import NodeSync
 from toycluster.proxy import changes
-from toycluster.netpol import agent
-
-RESYNC_SECONDS = 10.0
-ENTER_WAIT = 0.005    # seconds open_tables waits for its readers to start (the kernel thread may be busy)
+from toycluster.proxy import conntrack
+from toycluster.proxy.names import SERVICE_CHAIN_PREFIXES
 
 
-class NodeSync:
-    """The loop; a subclass says what it reads (inputs), how it renders and how it applies."""
-    label = "node agent"
-    resync_by_age = True          # a sync RESYNC_SECONDS after the last resync is one (else kick(full=True))
-    prefetch: tuple = ()          # tables read in every node while the rules render (see open_tables)
-
-    def __init__(self, cfg, store, executor):
-        self.cfg, self.store, self.executor = cfg, store, executor
-        self.previous = {n: None for n in range(1, cfg.nodes + 1)}
-        self.seen, self.last_full, self.busy, self.again, self.full_due = None, 0.0, False, False, True
-        self.read_ahead: dict = {}    # {n: future of the tables read after the last sync} (see open_tables)
-        self.info = {n: {} for n in self.previous}   # {n: {table: its header as our last write left it}}
-        self.timings: dict = {}       # last sync: render and apply milliseconds, for logs and the benchmark
-        self.helpers = concurrent.futures.ThreadPoolExecutor(max(1, cfg.nodes - 1),
-                                                             thread_name_prefix=f"{self.label}-node")
-
-    def kick(self, full: bool = False) -> None:
-        """Sync now (or right after the sync under way); FULL: a resync (see the module's docstring)."""
-        self.full_due |= full
-        if self.busy:
-            self.again = True
-        else:
-            asyncio.get_running_loop().create_task(self.sync())
-
-    async def sync(self) -> None:
-        self.busy = True
-        try:
-            while True:
-                self.again = False
-                inputs = self.inputs()
-                seen = self.fingerprint(inputs)
-                full = self.full_due or (self.resync_by_age and time.monotonic() - self.last_full > RESYNC_SECONDS)
-                self.full_due = False
-                if seen != self.seen or full:
-                    self.seen = seen
-                    if full:
-                        self.last_full = time.monotonic()
-                        self.forget()
-                    await self._sync_nodes(inputs, full)
-                if not self.again:
-                    return
-        finally:
-            self.busy = False
-
-    async def _sync_nodes(self, inputs, full: bool) -> None:
-        nodes = [(n, self.cfg.node_ns(n)) for n in self.previous]
-        opening, self.read_ahead = self.read_ahead, {}
-        opening.update(open_tables([(n, ns) for n, ns in nodes if n not in opening], self.prefetch,
-                                   self.executor, self.helpers))
-        try:
-            t0 = time.perf_counter()
-            states = self.render(inputs)
-            self.timings = {"render_ms": (time.perf_counter() - t0) * 1e3, "apply_ms": {}}
-            jobs = [(n, netns, states[n], self.previous[n], self.extra(n, inputs), self.info[n] if full else None)
-                    for n, netns in nodes]
-            jobs = [job for job in jobs if full or job[3] != job[2] or job[4]]
-            if not jobs:
-                self.read_ahead, opening = opening, {}      # still good for the next change
-                return
-            done = await asyncio.get_running_loop().run_in_executor(
-                self.executor, apply_nodes, jobs, self.apply, self.helpers,
-                {job[0]: opening.pop(job[0]) for job in jobs if job[0] in opening})
-        finally:
-            _close_all(opening)                     # read for nodes that turned out to need nothing
-        for n, (result, ms, tables) in done.items():
-            self.timings["apply_ms"][f"node{n}"] = ms
-            if isinstance(result, Exception):
-                self.previous[n], self.seen, self.info[n] = None, None, {}   # retried at the next reconcile
-                print(f"{self.label} on node{n}: {result}", file=sys.stderr, flush=True)
-            else:
-                self.previous[n] = result
-                self.info[n].update({t: v["info"] for t, v in tables.items() if "info" in v})
-                self.applied(n, inputs)
-        commits = [f"node{n} {t} {v['commit_ms']:.1f}" for n, (result, _, tables) in done.items()
-                   if not isinstance(result, Exception) for t, v in tables.items()]
-        if commits:                 # as upstream's "SyncProxyRules complete" (at -v=2), with the commits' times
-            print(f"{self.label}: rules written in {max(ms for _, ms, _ in done.values()):.0f} ms (render "
-                  f"{self.timings['render_ms']:.1f} ms; commit ms: {', '.join(commits)})",
-                  file=sys.stderr, flush=True)
-        self.read_ahead = open_tables([(n, ns) for n, ns in nodes if self.previous[n] is not None],
-                                      self.prefetch, self.executor, self.helpers, wait=False)
-
-    def forget(self) -> None:             # a full resync: drop what render() keeps between syncs
-        pass
-
-    def extra(self, n: int, inputs):      # work to do in the node beside the rules (none by default)
-        return None
-
-    def applied(self, n: int, inputs) -> None:
-        pass
-
-
-def open_tables(nodes, tables, first, helpers, wait=True) -> dict:
-    """Start reading TABLES (iptables_apply.open_tables) inside each node's namespace for NODES [(n,
-    netns)], the first node on executor FIRST, the others on HELPERS, so that the kernel copies each
-    node's table out while the rules are rendered; apply_nodes then writes into what was read.
-    Returns {n: future of {table: handle}} ({} without tables) once each reader is inside libiptc (or
-    after ENTER_WAIT): a reader that still needed the GIL would wait for the render to end (the
-    interpreter hands the GIL to a waiting thread only every switch interval, 5 ms).  With WAIT false
-    it returns at once (a read ahead, with nothing to overlap)."""
-    if not tables or not nodes:
-        return {}
-    started = {n: threading.Event() for n, _ in nodes}
-    opening = {n: (first if k == 0 else helpers).submit(_open_node, netns, tables, started[n])
-               for k, (n, netns) in enumerate(nodes)}
-    deadline = time.monotonic() + (ENTER_WAIT if wait else 0)
-    for event in started.values():
-        event.wait(max(0.0, deadline - time.monotonic()))
-    return opening
-
-
-def _open_node(netns, tables, started):
-    with nsfs.in_netns(netns):
-        started.set()
-        return iptables_apply.open_tables(tables)
-
-
-def _close_all(opening: dict) -> None:
-    for future in opening.values():
-        future.add_done_callback(_close_opened)
-
-
-def _close_opened(future) -> None:
-    if not future.exception():
-        iptables_apply.close_tables(future.result())
-
-
-def apply_nodes(jobs, apply, helpers, opening=None) -> dict:
-    """Run ``apply(state, previous, extra, opened, verify)`` inside each node's namespace for JOBS [(n,
-    netns, state, previous, extra, verify)], all nodes at once: the first on the calling thread, the others on HELPERS'
-    threads (iptables_apply opens a libiptc handle per call, and its table reads and commits release
-    the GIL).  ``opened`` is what open_tables read for the node (from OPENING), or None.
-    Returns {n: (result or the exception raised, milliseconds, iptables_apply.last_sync())}."""
-    opening = opening or {}
-    futures = [(job[0], helpers.submit(_apply_node, job, apply, opening.get(job[0]))) for job in jobs[1:]]
-    done = {jobs[0][0]: _apply_node(jobs[0], apply, opening.get(jobs[0][0]))} if jobs else {}
-    for n, future in futures:
-        done[n] = future.result()
-    return done
-
-
-def _apply_node(job, apply, reading):
-    n, netns, state, previous, extra, verify = job
-    t = time.perf_counter()
-    opened = None
-    try:
-        opened = reading.result() if reading is not None else None
-    except Exception:  # noqa: BLE001 - not read beforehand: apply reads the table itself
-        pass
-    try:
-        with nsfs.in_netns(netns):
-            result = apply(state, previous, extra, opened, verify)
-    except Exception as e:  # noqa: BLE001 - one node's failure must not stop the others
-        result = e
-    finally:
-        iptables_apply.close_tables(opened)
-    return result, (time.perf_counter() - t) * 1e3, iptables_apply.last_sync()
+def apply_rules(state: dict, previous: dict | None = None, opened: dict | None = None,
+          verify: dict | None = None) -> dict:
+    """Write one node's kube-proxy ``state`` into the current network namespace (iptables_apply.apply),
+    owning kube-proxy's service chains: a KUBE-SVC-, KUBE-SEP-... chain that ``state`` lacks is deleted."""
+    return iptables_apply.apply(state, previous, owned_prefixes=SERVICE_CHAIN_PREFIXES, opened=opened,
+                                verify=verify)
 
 
 class ProxySync(NodeSync):
     """kube-proxy on every node: Services and EndpointSlices → nat and filter rules, and stale UDP flows
     deleted from conntrack when their endpoint goes (pkg/proxy/conntrack).  STORE is kube-proxy's cache
-    (kube_proxy_server.Cache): its take() gives the changes.Inputs, which say which Services
+    (server.Cache): its take() gives the changes.Inputs, which say which Services
     changed since the last look; the nodes' rules are rendered through a changes.ClusterRender,
     which renders only those again, except at a full resync, which renders everything."""
     label = "kube-proxy"
@@ -210,7 +41,7 @@ class ProxySync(NodeSync):
 
     def forget(self) -> None:
         self.renders = changes.ClusterRender({f"node{n}": self.cfg.node_ip(n) for n in self.previous},
-                                                      cluster_cidr=self.cfg.pod_cidr)
+                                             cluster_cidr=self.cfg.pod_cidr)
 
     def inputs(self):
         inputs = self.store.take()
@@ -241,26 +72,6 @@ class ProxySync(NodeSync):
 
     @staticmethod
     def apply(state, previous, stale_flows, opened=None, verify=None):
-        applied = proxier.apply(state, previous, opened, verify)
+        applied = apply_rules(state, previous, opened, verify)
         conntrack.delete(stale_flows)
         return applied
-
-
-class PolicySync(NodeSync):
-    """The network policy agent on every node (as kube-router's): NetworkPolicies, Pods and Namespaces →
-    filter rules; its FORWARD jump is put back on top if something was inserted above it."""
-    label = "network policy agent"
-
-    def inputs(self):
-        return self.store.list("NetworkPolicy"), self.store.list("Pod"), self.store.list("Namespace")
-
-    def fingerprint(self, inputs):
-        return agent.fingerprint(*inputs)
-
-    def render(self, inputs) -> dict:
-        states = agent.render_all(*inputs, [f"node{n}" for n in self.previous])
-        return {n: states[f"node{n}"] for n in self.previous}
-
-    @staticmethod
-    def apply(state, previous, _extra, _opened=None, verify=None):
-        return agent.apply(state, None if verify is not None else previous)   # a resync reads it all

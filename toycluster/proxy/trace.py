@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from toycluster.proxy.proxier import save_tokens
+from toycluster.kernel.iptables_save import save_tokens
 
 __all__ = ["trace"]
 

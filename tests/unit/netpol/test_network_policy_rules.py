@@ -5,8 +5,10 @@ import copy
 import pytest
 
 from netpol_scenarios import ALL, NAMESPACES, SCENARIOS, resolve
+from toycluster.kernel.iptables_save import to_iptables_save
 from toycluster.netpol import agent as np_
-from toycluster.proxy.proxier import SERVICE_CHAIN_PREFIXES, to_iptables_save
+from toycluster.netpol.inputs import cidr_minus, compile_inputs, policy_types
+from toycluster.proxy.names import SERVICE_CHAIN_PREFIXES
 from toycluster.proxy.proxier import render as kp_render
 from toycluster.netpol.why import ExplainError, Why, explain
 from toycluster.api.fields import ManifestError
@@ -159,10 +161,10 @@ def test_chain_names_use_upstream_hash_scheme():
 
 
 def test_policy_types_default():
-    assert np_.policy_types(policy("x", "p", {"podSelector": {}})) == ["Ingress"]
-    assert np_.policy_types(policy("x", "p", {"egress": [{}]})) == ["Ingress", "Egress"]
-    assert np_.policy_types(policy("x", "p", {"egress": []})) == ["Ingress"]
-    assert np_.policy_types(policy("x", "p", {"policyTypes": ["Egress"], "ingress": [{}]})) == ["Egress"]
+    assert policy_types(policy("x", "p", {"podSelector": {}})) == ["Ingress"]
+    assert policy_types(policy("x", "p", {"egress": [{}]})) == ["Ingress", "Egress"]
+    assert policy_types(policy("x", "p", {"egress": []})) == ["Ingress"]
+    assert policy_types(policy("x", "p", {"policyTypes": ["Egress"], "ingress": [{}]})) == ["Egress"]
     # egress rules without Egress in policyTypes are ignored: x/a stays open for egress
     why = Why([policy("x", "p", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}],
                                  "egress": [{"ports": [{"port": 1}]}]})], model_pods(), model_namespaces())
@@ -170,10 +172,10 @@ def test_policy_types_default():
 
 
 def test_cidr_minus():
-    assert np_.cidr_minus("10.0.0.0/8", []) == ["10.0.0.0/8"]
-    assert np_.cidr_minus("10.0.0.0/30", ["10.0.0.1/32"]) == ["10.0.0.0/32", "10.0.0.2/31"]
-    assert np_.cidr_minus("10.0.0.0/24", ["10.0.0.0/24"]) == []
-    assert np_.cidr_minus("10.0.0.5/24", ["10.0.0.128/25", "10.0.0.0/26"]) == ["10.0.0.64/26"]
+    assert cidr_minus("10.0.0.0/8", []) == ["10.0.0.0/8"]
+    assert cidr_minus("10.0.0.0/30", ["10.0.0.1/32"]) == ["10.0.0.0/32", "10.0.0.2/31"]
+    assert cidr_minus("10.0.0.0/24", ["10.0.0.0/24"]) == []
+    assert cidr_minus("10.0.0.5/24", ["10.0.0.128/25", "10.0.0.0/26"]) == ["10.0.0.64/26"]
 
 
 def test_named_ingress_port_resolves_per_pod():
@@ -243,7 +245,7 @@ def test_pods_without_ip_or_finished_are_ignored_and_missing_namespaces_get_the_
     pods = model_pods()
     pods[0]["status"] = {"phase": "Pending"}
     pods[1]["status"]["phase"] = "Succeeded"
-    inp = np_.compile_inputs([], pods, [])
+    inp = compile_inputs([], pods, [])
     assert [r["id"] for r in inp.pods] == ALL[2:]
     assert inp.ns_of("x") == {"kubernetes.io/metadata.name": "x"}
 
@@ -313,7 +315,7 @@ def test_validation_refuses_bad_input(spec, message):
 def test_consecutive_pod_addresses_collapse_into_exact_cidrs():
     pods = [{"metadata": {"namespace": "n", "name": f"p{i}", "labels": {"app": "w"}}, "spec": {"nodeName": "node1"},
              "status": {"phase": "Running", "podIP": f"10.196.1.{i}"}} for i in (2, 3, 4, 5, 6, 7, 9)]
-    inp = np_.compile_inputs([policy("n", "p", {"ingress": [{"from": [{"podSelector": {}}]}]})], pods, [])
+    inp = compile_inputs([policy("n", "p", {"ingress": [{"from": [{"podSelector": {}}]}]})], pods, [])
     addrs = inp.policies[0]["dirs"]["ingress"][0]["peers"][0]["addresses"]
     assert [a for a, _ in addrs] == ["10.196.1.2/31", "10.196.1.4/30", "10.196.1.9/32"]
     assert addrs[0][1] == "pods n/p2, n/p3 (podSelector)" and addrs[2][1] == "pod n/p9 (podSelector)"

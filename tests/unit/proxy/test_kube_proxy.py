@@ -2,8 +2,12 @@
 hashes, endpoint order and probabilities, and the packet tracer."""
 import pytest
 
-from toycluster.proxy.proxier import (endpoint_chain_name, port_proto_hash, render, rule_count_per_service,
-                                   save_tokens, service_port_name, to_iptables_save, trace)
+from toycluster.kernel.iptables_save import save_tokens, to_iptables_save
+from toycluster.proxy.names import endpoint_chain_name, port_proto_hash, service_port_name
+from toycluster.proxy.proxier import render
+from toycluster.proxy.rule_counts import rule_count_per_service
+from toycluster.proxy.service_ports import endpoint_count
+from toycluster.proxy.trace import trace
 
 
 def service(name, cluster_ip, ports, namespace="default", **spec):
@@ -509,7 +513,7 @@ def test_above_1000_endpoints_the_per_endpoint_rules_carry_no_comment(monkeypatc
     is lowered here to the golden world's size."""
     from toycluster.proxy import proxier
     normal = render(SERVICES, SLICES, **NODE1)
-    total = proxier.endpoint_count(SERVICES, SLICES)
+    total = endpoint_count(SERVICES, SLICES)
     monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", total)
     assert render(SERVICES, SLICES, **NODE1) == normal                  # not more than the threshold
     monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", total - 1)

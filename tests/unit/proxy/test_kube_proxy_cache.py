@@ -5,9 +5,11 @@ import random
 
 from test_kube_proxy import NODE1, SERVICES, SLICES
 
-from toycluster.proxy.proxier import render, to_iptables_save
+from toycluster.kernel.iptables_save import to_iptables_save
+from toycluster.proxy.proxier import render
 from toycluster.proxy import changes
 from toycluster.proxy.changes import ClusterRender, Inputs
+from toycluster.proxy.service_ports import endpoint_count
 
 NODE2 = dict(node_name="node2", node_ip="192.168.50.12", cluster_cidr="10.244.0.0/16")
 NODES = {NODE1["node_name"]: NODE1["node_ip"], NODE2["node_name"]: NODE2["node_ip"]}
@@ -243,7 +245,7 @@ def test_crossing_the_large_cluster_threshold_renders_every_service_again(monkey
     it and back, which changes every Service's rules; each render_changed still equals a full render."""
     from toycluster.proxy import proxier
     services, slices = versioned()
-    monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", proxier.endpoint_count(services, slices) - 1)
+    monkeypatch.setattr(proxier, "LARGE_CLUSTER_ENDPOINTS", endpoint_count(services, slices) - 1)
     inputs = Inputs(services, slices)
     cache = new_cache()
     assert cache.render_changed(inputs, inputs.take_changed()) == full(services, slices) and cache.large
