@@ -1,10 +1,10 @@
 """Network policy agent (as kube-router / Calico do): NetworkPolicies rendered into filter rules on every node.
 
 Render, then apply, as kube-proxy: ``render`` turns networking.k8s.io/v1 NetworkPolicy, Pod and Namespace
-dicts into the filter table one node needs, as data in kube_proxy.render's shape ({"filter": {chain: [rule
-tokens]}}); ``apply`` writes it with iptables_apply (one commit), owning only the chains named below, so
-kube-proxy's rules in the same table are never touched; ``explain`` (network_policy_why) walks the rendered
-rules with one packet and says which policies and rules decide it.
+dicts into the filter table one node needs, as data in kube-proxy's render's shape ({"filter": {chain: [rule
+tokens]}}); ``apply`` writes it with kernel/iptables_apply.py (one commit), owning only the chains named below,
+so kube-proxy's rules in the same table are never touched; ``why.explain`` walks the rendered rules with one
+packet and says which policies and rules decide it.
 
 Chains (kube-router's names; every rule carries a comment naming the pod or the policy and rule):
   FORWARD           -> KUBE-NWPLCY-FORWARD, kept as the first rule (above kube-proxy's jumps, whose
@@ -41,22 +41,23 @@ rate-limited by the kernel, about one a second per client after a burst of six, 
 would see refusals and hangs in turn), other protocols with ICMP port unreachable.  Plain address rules
 (runs of consecutive pod IPs collapsed into exact CIDRs), no ipset: the kernel has ip_set but there is no
 ipset tool here, CONFIG_IP_SET_MAX is 256 sets per namespace, and a set match carries a per-namespace set
-index that would defeat iptables_apply's rule-blob cache.  Inputs (selection, peers): network_policy_inputs.
+index that would defeat iptables_apply's rule-blob cache.  Inputs (selection, peers): inputs.py.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import ipaddress
 import json
 import socket
 
-from toycluster.netpol.inputs import Inputs, cidr_minus, compile_inputs, policy_types  # noqa: F401 (re-exported)
+from toycluster.kernel import iptables_apply
+from toycluster.kernel.iptables_chains import chain_hash
+from toycluster.netpol.inputs import Inputs
 
-__all__ = ["render", "render_all", "apply", "explain", "fingerprint", "OWNED_PREFIXES", "TOP_CHAIN", "REJECT_CHAIN",
-           "EGRESS_MARK", "INGRESS_MARK", "policy_types", "compile_inputs", "cidr_minus", "pod_chain", "policy_chain"]
+__all__ = ["render", "render_all", "apply", "fingerprint", "OWNED_PREFIXES", "TOP_CHAIN", "REJECT_CHAIN",
+           "EGRESS_MARK", "INGRESS_MARK", "pod_chain", "policy_chain"]
 
 OWNED_PREFIXES = ("KUBE-NWPLCY-", "KUBE-POD-FW-")
 TOP_CHAIN = "KUBE-NWPLCY-FORWARD"
@@ -67,16 +68,13 @@ DISPATCH_AT = 32       # isolated pods per node and direction above which their 
 
 
 @functools.lru_cache(maxsize=65536)
-def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:10]).decode()
-
-
 def pod_chain(ns: str, pod: str, direction: str) -> str:
-    return "KUBE-POD-FW-" + _hash16(f"{ns}/{pod}/{direction}")
+    return "KUBE-POD-FW-" + chain_hash(f"{ns}/{pod}/{direction}")
 
 
+@functools.lru_cache(maxsize=65536)
 def policy_chain(ns: str, name: str, direction: str, resolution: tuple = ()) -> str:
-    return "KUBE-NWPLCY-" + _hash16(f"{ns}/{name}/{direction}" + (f"/{resolution}" if resolution else ""))
+    return "KUBE-NWPLCY-" + chain_hash(f"{ns}/{name}/{direction}" + (f"/{resolution}" if resolution else ""))
 
 
 def _comment(text: str) -> list[str]:
@@ -245,25 +243,18 @@ def _dispatch(jumps, direction, flag, dispatch):
             out += rules
             continue
         cidr = f"{socket.inet_ntoa((block << 4).to_bytes(4, 'big'))}/28"
-        name = "KUBE-NWPLCY-" + _hash16(f"dispatch/{direction}/{cidr}")
+        name = "KUBE-NWPLCY-" + chain_hash(f"dispatch/{direction}/{cidr}")
         dispatch[name] = rules
         out.append([flag, cidr] + _comment(f"{direction} isolation of {len(rules)} pods in {cidr}") + ["-j", name])
     return out
 
 
-# ---------------------------------------------------------------- apply and explain
+# ---------------------------------------------------------------- apply
 
 def apply(state: dict, previous: dict | None = None) -> dict:
     """Write ``state`` into the current network namespace's filter table, owning only KUBE-NWPLCY-* and
     KUBE-POD-FW-* chains and keeping the FORWARD jump first; see iptables_apply.apply."""
-    from toycluster.kernel import iptables_apply
     return iptables_apply.apply(state, previous, owned_prefixes=OWNED_PREFIXES, pin_first=True)
-
-
-def explain(src, dst, port, proto, policies, pods, namespaces, **kw):
-    """(verdict, reasons) for one new connection; see why.explain."""
-    from toycluster.netpol import why
-    return why.explain(src, dst, port, proto, policies, pods, namespaces, **kw)
 
 
 def fingerprint(policies, pods, namespaces) -> str:

@@ -1,5 +1,5 @@
 """The network policy agent's inputs: which pods each NetworkPolicy selects and which addresses and ports its
-peers stand for, computed once per sync for every node (network_policy renders the rules from it).
+peers stand for, computed once per sync for every node (agent.py renders the rules from it).
 
 Pods count when they have an IPv4 address and have not finished; a namespace missing from the store is
 taken to carry only upstream's kubernetes.io/metadata.name label.  Selector results are memoised per

@@ -1,5 +1,5 @@
 """`toycluster policy why`: the verdict of the network policies on one new connection, and the policies and
-rules that decide it, read from the rules network_policy.render gives the nodes involved (no packet is sent).
+rules that decide it, read from the rules agent.render gives the nodes involved (no packet is sent).
 
 The packet is walked through each node's rendered chains as the kernel would (FORWARD -> KUBE-NWPLCY-FORWARD
 -> KUBE-POD-FW-* -> KUBE-NWPLCY-*): on the source pod's node for its egress, on the destination pod's node
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from toycluster.netpol import agent as np_
+from toycluster.netpol import agent
+from toycluster.netpol.inputs import Inputs, compile_inputs
 
 __all__ = ["explain", "Why", "walk", "resolve_endpoint", "ExplainError"]
 
@@ -20,7 +21,7 @@ class ExplainError(ValueError):
     """The question cannot be answered (unknown pod, port name not on the pod, ...)."""
 
 
-def resolve_endpoint(inp: np_.Inputs, spec: str) -> dict:
+def resolve_endpoint(inp: Inputs, spec: str) -> dict:
     """"ns/name", "name" (namespace default) or an IPv4 address -> {"ip", "pod" record or None, "label"}."""
     spec = spec.strip()
     try:
@@ -118,14 +119,14 @@ class Why:
 
     def __init__(self, policies, pods, namespaces, *, node_ips=(), services=(), slices=()):
         self.args = (policies, pods, namespaces)
-        self.inp = np_.compile_inputs(policies, pods, namespaces)
+        self.inp = compile_inputs(policies, pods, namespaces)
         self.node_ips = dict(node_ips)
         self.services, self.slices = list(services), list(slices)
         self.states: dict[str, dict] = {}
 
     def state(self, node: str) -> dict:
         if node not in self.states:
-            self.states.update(np_.render_all(*self.args, [node], inputs=self.inp))
+            self.states.update(agent.render_all(*self.args, [node], inputs=self.inp))
         return self.states[node]
 
     def explain(self, src, dst, port, proto="TCP"):
@@ -217,7 +218,7 @@ def _direction_reasons(inp, trace, pod, direction, node):
     if not pols:
         return [f"  {direction} of {pod['id']} (on {node}): not isolated, no NetworkPolicy in namespace "
                 f"{pod['ns']} selects it with policyType {direction.capitalize()}"]
-    chain = np_.pod_chain(pod["ns"], pod["name"], direction)
+    chain = agent.pod_chain(pod["ns"], pod["name"], direction)
     out = [f"  {direction} of {pod['id']} (on {node}): isolated by " + ", ".join(p["id"] for p in pols)
            + f" (chain {chain})"]
     entered = [i for i, (c, rule) in enumerate(trace) if "-j" in rule and rule[rule.index("-j") + 1] == chain]
@@ -228,15 +229,15 @@ def _direction_reasons(inp, trace, pod, direction, node):
     for c, rule in steps:
         target = rule[rule.index("-j") + 1]
         if c.startswith("KUBE-NWPLCY-") and target == "MARK" and int(rule[rule.index("--or-mark") + 1], 16) \
-                == int(np_.MARKS[direction], 16):
+                == int(agent.MARKS[direction], 16):
             allows.append(_comment(rule))
         if c == chain and target == "RETURN":
             if "itself" in _comment(rule):
                 return out + ["    " + _comment(rule)]
             return out + [f"    {_comment(rule).split(': ', 1)[1]}"] + [f"      matched: {a}" for a in allows]
-        if c == chain and target in ("REJECT", "DROP", np_.REJECT_CHAIN):
+        if c == chain and target in ("REJECT", "DROP", agent.REJECT_CHAIN):
             empty = [p["id"] for p in pols if not any(p["dirs"][direction])]
             note = f" ({', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no {direction} rules)" if empty else ""
-            how = " (TCP: reset; other protocols: ICMP port unreachable)" if target == np_.REJECT_CHAIN else ""
+            how = " (TCP: reset; other protocols: ICMP port unreachable)" if target == agent.REJECT_CHAIN else ""
             return out + [f"    denied: none of their {direction} rules allows it{note} -> {target}{how}"]
     return out
