@@ -2,10 +2,10 @@
 
 A fresh interpreter per container costs ~20 MB and 0.1 s; a fork of the control plane copies the page
 tables of its large heap and, page by page, the heap itself. This process imports only what a container
-needs (the built-in workloads, asyncio), freezes its objects, and forks on request, so its children share
-its few pages (it does nothing else: every page it wrote after a fork would be copied). The kubelet sends
-requests over jsonpipe and gets each child's pid back; exit codes of its children come on a third pipe as
-"PID CODE" lines. It goes away when the control plane does; the containers stay.
+needs (asyncio, the built-in workloads' entry points but CoreDNS's and the ingress's, which their pods import),
+freezes its objects, and forks on request, so its children share its few pages (it does nothing else: every
+page it wrote after a fork would be copied). The kubelet sends requests over jsonpipe and gets each child's pid
+back; exit codes of its children come on a third pipe as "PID CODE" lines. It goes away when the control plane does; the containers stay.
 """
 import contextlib
 import gc
@@ -19,7 +19,8 @@ import setproctitle
 
 from toycluster.node import cri
 from toycluster.kernel import nsfs
-from toycluster.node import workloads
+from toycluster.node import entrypoint
+from toycluster.node import standins, webserver  # noqa: F401 - pre-imported: every pod shares their pages
 
 
 CONTAINER_NICE = 0          # containers run at the usual priority (the servers are favoured: see jsonpipe)
@@ -47,7 +48,7 @@ def start_container(req: dict) -> None:
         os.environ.update(req["env"])
         if req["kind"] == "exec":
             os.execvpe(req["what"][0], req["what"], req["env"])
-        workloads.run_builtin(req["what"], spec, req["info"])
+        entrypoint.run_builtin(req["what"], spec, req["info"])
     except BaseException as e:       # noqa: BLE001 - the child must never return into the server's loop
         with contextlib.suppress(Exception):
             os.write(2, f"toycluster: cannot start container {spec['name']}: {e}\n".encode())

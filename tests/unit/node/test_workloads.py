@@ -13,8 +13,8 @@ import pytest
 from toycluster.node import workloads as w
 
 POD = {"name": "web-1", "namespace": "shop", "ip": "10.244.1.5", "node": "node-1", "hostname": "web-1"}
-SCRIPT = ("import json, sys; import toycluster.node.workloads as w; w._BIND_HOST = '127.0.0.1'; "
-          "w.run_builtin(sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]))")
+SCRIPT = ("import json, sys; import toycluster.node.entrypoint as e; e.BIND_HOST = '127.0.0.1'; "
+          "e.run_builtin(sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]))")
 
 
 def free_port():
@@ -126,7 +126,7 @@ def test_unknown_image_is_refused_with_the_known_list():
     ({"image": "postgres", "ports": [{"containerPort": 5432}, {"containerPort": 5433}]}, [5432, 5433]),
 ])
 def test_listen_ports(container, ports):
-    assert w._listen_ports(container) == ports
+    assert w.listen_ports(container) == ports
 
 
 def test_echo_shows_pod_facts_path_and_headers(start):
