@@ -20,11 +20,13 @@ from toycluster.api import validation
 from toycluster.api.fields import ManifestError
 from toycluster.api.kinds import KINDS_BY_KIND
 from toycluster.api.store import CLUSTER_SCOPED, now_rfc3339
+from toycluster.wire.http1 import LENGTH, NO_BODY, Head, head_end, parse_head
 
 RESULT_NAMES = {"Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps",
                 "Ingress": "ingress.networking.k8s.io", "NetworkPolicy": "networkpolicy.networking.k8s.io",
                 "EndpointSlice": "endpointslice.discovery.k8s.io"}
 READ_ONLY = {"Node", "ReplicaSet", "Endpoints", "EndpointSlice"}
+MAX_HEAD, MAX_BODY = 65536, 64 << 20      # a longer head is answered 431; a longer chunked body 400
 
 
 class APIError(Exception):
@@ -216,22 +218,46 @@ class API:
             return e.status, {"error": str(e)}
 
 
+async def read_request(reader: asyncio.StreamReader) -> tuple[Head | int, bytes]:
+    """One request from READER, as wire.http1 reads it: (head, body), or (the status to refuse it with, b"")."""
+    buf = bytearray()
+    while (found := head_end(buf))[0] < 0:
+        if len(buf) > MAX_HEAD:
+            return 431, b""
+        data = await reader.read(65536)
+        if not data:
+            return 400, b""
+        buf += data
+    end, skip = found
+    req, rest = parse_head(bytes(buf[:end])), bytes(buf[end + skip:])
+    if isinstance(req, int) or req.framing == NO_BODY:
+        return req, b""
+    if req.framing == LENGTH:
+        return req, rest[:req.left] + await reader.readexactly(max(req.left - len(rest), 0))
+    body = req.chunks.body = bytearray()
+    req.chunks.limit = MAX_BODY
+    try:
+        while req.chunks.feed(rest) < 0:
+            if req.chunks.size > MAX_BODY or not (rest := await reader.read(65536)):
+                return 400, b""
+    except ValueError:                        # a malformed chunk
+        return 400, b""
+    return req, bytes(body)
+
+
 async def serve(api: API, socket_path: str) -> asyncio.AbstractServer:
     """A small HTTP/1.1 server (one request per connection) for API on SOCKET_PATH."""
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         try:
-            request = (await reader.readline()).decode().split()
-            headers = {}
-            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                k, _, v = line.decode().partition(":")
-                headers[k.strip().lower()] = v.strip()
-            raw = await reader.readexactly(int(headers.get("content-length", 0)))
-            method, target = request[0], request[1]
-            url = urllib.parse.urlsplit(target)
-            query = dict(urllib.parse.parse_qsl(url.query))
-            body = json.loads(raw) if raw else None
-            status, payload = await api.handle(method, url.path, query, body)
+            req, raw = await read_request(reader)
+            if isinstance(req, int):
+                status, payload = req, {"error": f"bad HTTP request (status {req})"}
+            else:
+                url = urllib.parse.urlsplit(req.target.decode("latin-1"))
+                query = dict(urllib.parse.parse_qsl(url.query))
+                body = json.loads(raw) if raw else None
+                status, payload = await api.handle(req.method.decode("latin-1"), url.path, query, body)
         except Exception as e:  # a bad request must never stop the server
             status, payload = 500, {"error": f"{type(e).__name__}: {e}"}
         data = json.dumps(payload).encode()
