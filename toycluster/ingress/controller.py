@@ -1,7 +1,7 @@
 """Ingress controller (ingress-nginx's controller process): the built-in workload of image toycluster/ingress-controller.
 
 It is an API client, as the real one: an informer lists and watches Ingresses, Services, EndpointSlices and
-kubernetes.io/tls Secrets; every change rebuilds the route table (ingress.build_routes) and the TLS contexts and
+kubernetes.io/tls Secrets; every change rebuilds the route table (routes.build_routes) and the TLS contexts and
 swaps them in, so a reload drops no connection. It listens on 80 (HTTP) and 443 (HTTPS, SNI: the certificate of the
 Secret an Ingress's `tls` names, else a default certificate for all Ingress hosts, signed by the cluster CA).
 A request goes to the Service's ClusterIP (kube-proxy picks the pod, so its rules are on the path a learner traces);
@@ -224,7 +224,8 @@ def _quiet(loop, context) -> None:
 
 
 def main(container: dict, pod: dict) -> "NoReturn":
-    """The built-in workload "ingress" (workloads.run_builtin calls it in the pod's namespaces)."""
+    """The entry point of image toycluster/ingress-controller (node/entrypoint.py imports and calls it in the pod's
+    namespaces, by its name in node/workloads.py)."""
     import resource
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # 1,000 idle clients need more than 1,024 fds

@@ -2,7 +2,7 @@
 
 The host of an Ingress whose `tls` names a kubernetes.io/tls Secret gets that Secret's certificate; every other host
 (and a client that sends no SNI) gets a default certificate that lists all of our Ingress hosts, signed by the
-cluster CA (pki.py) and re-issued when the hosts change. Certificates are loaded from memory (a memfd): none is
+cluster CA (api/pki.py) and re-issued when the hosts change. Certificates are loaded from memory (a memfd): none is
 written to disk. A Secret that is missing or does not load is logged, and its hosts get the default certificate.
 """
 from __future__ import annotations

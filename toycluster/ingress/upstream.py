@@ -1,6 +1,6 @@
 """Ingress controller (ingress-nginx's upstream keepalive): one connection to a Service's ClusterIP or a pod.
 
-An Upstream carries one request at a time for a Client (ingress_proxy), reads the response head, hands the
+An Upstream carries one request at a time for a Client (proxy.py), reads the response head, hands the
 client a cleaned head (hop-by-hop headers dropped), and streams the body until its framing says it is over;
 then it goes back to the controller's pool for that address (keep-alive, as ingress-nginx's
 upstream-keepalive-connections) unless either side said close. A pooled connection that the upstream closed
