@@ -1,1 +1,15 @@
-"""node"""
+"""The node: kubelet, the container runtime (containerd's side of the CRI), the CNI plugin and the built-in images.
+
+Modules, in reading order:
+- `kubelet.py`: kubelet, one per node: asks the runtime for pod sandboxes and containers; probes, restarts
+- `pod_status.py`: kubelet's status manager: a pod's status from what the kubelet knows of its containers
+- `prober.py`: kubelet's prober: httpGet and tcpSocket from the node, exec inside the container (CRI's ExecSync)
+- `cri.py`: the CRI over pipes: JSON-line requests and answers matched by id, kubelet <-> the runtime's processes
+- `runtime.py`: the container runtime, a process of its own: pod sandboxes (netns, CNI ADD/DEL, /etc files)
+- `cni.py`: the CNI bridge plugin with host-local IPAM: ADD / DEL / CHECK
+- `zygote.py`: the runtime's fork server: containers are forked from a small pre-imported process
+- `workloads.py`: the image store: well-known image names, each mapped to a built-in entry point by name
+- `entrypoint.py`: how a built-in image's container starts, in a child of the fork server
+- `webserver.py`: the HTTP server of the built-in `echo` and `nginx` images
+- `standins.py`: the built-in stand-ins: sleepers (busybox, alpine) and TCP services (postgres, redis, mysql)
+"""
