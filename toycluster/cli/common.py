@@ -36,7 +36,7 @@ def pod_or_node(args, c, name: str):
     if pod is None:
         node = c.get("Node", "-", name)
         if node is None and (special := ingress.special_netns(args.cluster, name)):
-            return special, name, None           # user, lb, dns, inet: the cloud's namespaces (cloud_lb.py)
+            return special, name, None           # user, lb, dns, inet: the cloud's namespaces (cloud/lb.py)
         if node is None:
             raise UsageError(f'pods "{name}" not found in namespace "{args.namespace}" (and no node of that name)')
         return config.ClusterConfig.load(args.cluster).node_ns(int(name[4:])), name, None

@@ -1,4 +1,4 @@
-"""toycluster's verbs for the north-south path (registered by cli.parser):
+"""toycluster's verbs for the north-south path (registered by cli/main.parser):
 
     toycluster node stop NODE      take a node off the network: its eth0 loses its link (the node network's
                                    port to it goes down: a pulled cable), its addresses and routes stay

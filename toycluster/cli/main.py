@@ -100,8 +100,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("node", nargs="?")
     sp.add_argument("--dry-run", action="store_true", help="with -f: as they would be after applying FILE")
     sp.add_argument("-f", "--filename", action="append")
-    policy.register(verb)             # label, policy why / rules (toycluster/policy.py)
-    ingress.register(verb)            # node stop / start, lb, ca (toycluster/ingress.py)
+    policy.register(verb)             # label, policy why / rules (cli/policy.py)
+    ingress.register(verb)            # node stop / start, lb, ca (cli/ingress.py)
     return p
 
 

@@ -1,4 +1,4 @@
-"""kubectl's `label` and toycluster's `policy` verbs (registered by cli.parser):
+"""kubectl's `label` and toycluster's `policy` verbs (registered by cli/main.parser):
 
     toycluster label pod NAME k=v [k2=v2] [k3-] [--overwrite]      (also pod/NAME, ns NAME, any kind)
     toycluster policy why FROM TO[:PORT][/PROTO] [--probe]          (pods as NAME or NS/NAME, or an IP)

@@ -175,7 +175,7 @@ class Server:
 
 
 def main(container: dict, pod: dict) -> "NoReturn":
-    """The built-in workload "coredns" (called by workloads.run_builtin in the pod's namespaces)."""
+    """The built-in workload "coredns" (started by node/entrypoint.run_builtin in the pod's namespaces)."""
     env = os.environ
     server = Server(port=int(env.get("DNS_PORT") or 53), upstream=parse_upstream(env.get("DNS_UPSTREAM", "")),
                     log=env.get("DNS_LOG", "1").lower() not in ("0", "false", "off", "no"),
