@@ -30,6 +30,7 @@ import sys
 import time
 
 from toycluster.config import write_atomic
+from toycluster.kernel.iptables_save import comment
 
 CHECK_INTERVAL, CHECK_TIMEOUT, INITIAL_INTERVAL = 1.0, 0.5, 0.1
 FALL, RISE = 2, 1
@@ -125,7 +126,6 @@ def chain_name(ip: str, port: int) -> str:
 
 def render(fronts: list[tuple], healthy: dict, cfg) -> dict:
     """The balancer's nat table as data (kube_proxy's format): HEALTHY maps (node ip, nodePort) -> bool."""
-    comment = lambda text: ["-m", "comment", "--comment", text]          # noqa: E731
     nat = {"PREROUTING": [comment("cloud load balancer frontends") + ["-j", "LB-FRONTENDS"]],
            "INPUT": [], "OUTPUT": [],
            "POSTROUTING": [comment("cloud load balancer: source NAT toward the nodes") + ["-j", "LB-POSTROUTING"]],

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from toycluster.kernel.iptables_chains import BUILTINS
 
-__all__ = ["to_iptables_save", "save_tokens"]
+__all__ = ["comment", "to_iptables_save", "save_tokens"]
 
 _QUOTE_FREE = set("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def comment(text: str) -> list[str]:
+    """A rule's `-m comment --comment TEXT`; xt_comment holds 255 bytes, so a longer TEXT is cut, marked " ..."."""
+    if len(text) > 63 and len(text.encode()) > 255:      # 63 characters are at most 252 bytes in UTF-8
+        text = text.encode()[:250].decode(errors="ignore") + " ..."
+    return ["-m", "comment", "--comment", text]
 
 
 def _save_string(value: str) -> str:

@@ -54,6 +54,7 @@ import socket
 
 from toycluster.kernel import iptables_apply
 from toycluster.kernel.iptables_chains import chain_hash
+from toycluster.kernel.iptables_save import comment
 from toycluster.netpol.inputs import Inputs
 
 __all__ = ["render", "render_all", "apply", "fingerprint", "OWNED_PREFIXES", "TOP_CHAIN", "REJECT_CHAIN",
@@ -75,13 +76,6 @@ def pod_chain(ns: str, pod: str, direction: str) -> str:
 @functools.lru_cache(maxsize=65536)
 def policy_chain(ns: str, name: str, direction: str, resolution: tuple = ()) -> str:
     return "KUBE-NWPLCY-" + chain_hash(f"{ns}/{name}/{direction}" + (f"/{resolution}" if resolution else ""))
-
-
-def _comment(text: str) -> list[str]:
-    data = text.encode()
-    if len(data) > 255:   # xt_comment holds 255 bytes
-        text = data[:250].decode(errors="ignore") + " ..."
-    return ["-m", "comment", "--comment", text]
 
 
 # ---------------------------------------------------------------- render
@@ -148,7 +142,7 @@ def _policy_rules(inp: Inputs, pol: dict, direction: str, local_pod: dict | None
                         if key in seen:
                             continue
                         seen.add(key)
-                        rules.append(([peer_flag, addr] if addr else []) + proto_part + _comment(
+                        rules.append(([peer_flag, addr] if addr else []) + proto_part + comment(
                             f"{pol['id']} {direction} rule {i}: {word} {who}, {desc}") + dport + [
                             "-j", "MARK", "--or-mark", mark])
     return rules
@@ -185,10 +179,10 @@ def _resolution(pol, direction, pod):
 
 def _render_node(inp: Inputs, node: str) -> dict:
     filt = {"INPUT": [], "FORWARD": [], "OUTPUT": [], TOP_CHAIN: []}
-    filt["FORWARD"].append(_comment("network policies of the pods on this node (toycluster network policy agent)")
+    filt["FORWARD"].append(comment("network policies of the pods on this node (toycluster network policy agent)")
                            + ["-j", TOP_CHAIN])
     top = filt[TOP_CHAIN]
-    top.append(_comment("network policies: replies and established connections pass (stateful)")
+    top.append(comment("network policies: replies and established connections pass (stateful)")
                + ["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"])
     local = sorted((r for r in inp.pods if r["node"] == node), key=lambda r: r["id"])
     policy_chains: dict[str, list] = {}
@@ -201,9 +195,9 @@ def _render_node(inp: Inputs, node: str) -> dict:
             if not pols:
                 continue
             chain = pod_chain(pod["ns"], pod["name"], direction)
-            jumps.append((pod["int"], [flag, pod["ip"] + "/32"] + _comment(f"{pod['id']}: {direction} isolation")
+            jumps.append((pod["int"], [flag, pod["ip"] + "/32"] + comment(f"{pod['id']}: {direction} isolation")
                           + ["-j", chain]))
-            rules = [[other, pod["ip"] + "/32"] + _comment(f"{pod['id']}: traffic to itself is not filtered")
+            rules = [[other, pod["ip"] + "/32"] + comment(f"{pod['id']}: traffic to itself is not filtered")
                      + ["-j", "RETURN"]]
             for pol in pols:
                 res = _resolution(pol, direction, pod)
@@ -211,17 +205,17 @@ def _render_node(inp: Inputs, node: str) -> dict:
                 if target not in inp.chains:            # the same on every node: made once
                     inp.chains[target] = _policy_rules(inp, pol, direction, pod)
                 policy_chains[target] = inp.chains[target]
-                rules.append(_comment(f"{pod['id']} {direction}: policy {pol['id']}") + ["-j", target])
-                rules.append(_comment(f"{pod['id']} {direction}: allowed by policy {pol['id']}")
+                rules.append(comment(f"{pod['id']} {direction}: policy {pol['id']}") + ["-j", target])
+                rules.append(comment(f"{pod['id']} {direction}: allowed by policy {pol['id']}")
                              + ["-m", "mark", "--mark", f"{MARKS[direction]}/{MARKS[direction]}", "-j", "RETURN"])
-            rules.append(_comment(f"{pod['id']}: {direction} isolated and no policy allows it")
+            rules.append(comment(f"{pod['id']}: {direction} isolated and no policy allows it")
                          + ["-j", REJECT_CHAIN])
             pod_chains[chain] = rules
         top.extend(_dispatch(jumps, direction, flag, dispatch))
     filt[REJECT_CHAIN] = [
-        ["-p", "tcp"] + _comment("network policies: deny TCP with a reset") + ["-j", "REJECT", "--reject-with",
+        ["-p", "tcp"] + comment("network policies: deny TCP with a reset") + ["-j", "REJECT", "--reject-with",
                                                                                  "tcp-reset"],
-        _comment("network policies: deny other protocols with ICMP port unreachable") + ["-j", "REJECT"]]
+        comment("network policies: deny other protocols with ICMP port unreachable") + ["-j", "REJECT"]]
     for chains in (dispatch, pod_chains, policy_chains):
         for name in sorted(chains):
             filt[name] = chains[name]
@@ -245,7 +239,7 @@ def _dispatch(jumps, direction, flag, dispatch):
         cidr = f"{socket.inet_ntoa((block << 4).to_bytes(4, 'big'))}/28"
         name = "KUBE-NWPLCY-" + chain_hash(f"dispatch/{direction}/{cidr}")
         dispatch[name] = rules
-        out.append([flag, cidr] + _comment(f"{direction} isolation of {len(rules)} pods in {cidr}") + ["-j", name])
+        out.append([flag, cidr] + comment(f"{direction} isolation of {len(rules)} pods in {cidr}") + ["-j", name])
     return out
 
 

@@ -25,6 +25,7 @@ import functools
 import ipaddress
 
 from toycluster.kernel.iptables_chains import BUILTINS
+from toycluster.kernel.iptables_save import comment
 from toycluster.proxy.names import endpoint_chain_name
 from toycluster.proxy.service_ports import (canonical_cidr, categorize_endpoints, endpoints_by_port,
                                             endpoints_total, service_ports)
@@ -72,13 +73,9 @@ def _host(ip: str) -> str:
     return str(ipaddress.IPv4Address(ip.strip())) + "/32"
 
 
-def _comment(text: str) -> list[str]:
-    return ["-m", "comment", "--comment", text]
-
-
 def _endpoint_comment(text: str, large: bool) -> list[str]:
     """Upstream appendServiceCommentLocked(): no comment in a large cluster."""
-    return [] if large else _comment(text)
+    return [] if large else comment(text)
 
 
 # ---------------------------------------------------------------- render
@@ -113,8 +110,8 @@ def assemble(pieces) -> dict:
     per-service rule lists are shared with the pieces, not copied: nobody may change them in place."""
     state = {t: {c: [] for c in BUILTINS[t]} for t in ("filter", "nat")}
     filt, nat = state["filter"], state["nat"]
-    for table, src, extra, comment, target in _JUMPS:
-        state[table][src].append(list(extra) + _comment(comment) + ["-j", target])
+    for table, src, extra, text, target in _JUMPS:
+        state[table][src].append(list(extra) + comment(text) + ["-j", target])
     for c in _FILTER_TOP:
         filt[c] = []
     for c in _NAT_TOP:
@@ -123,14 +120,14 @@ def assemble(pieces) -> dict:
     nat["KUBE-POSTROUTING"] += [
         ["-m", "comment", "--comment", "kubernetes: not marked for masquerade",
          "-m", "mark", "!", "--mark", f"{MASQ_MARK}/{MASQ_MARK}", "-j", "RETURN"],
-        _comment("kubernetes: clear the masquerade mark") + ["-j", "MARK", "--xor-mark", MASQ_MARK],
-        _comment("kubernetes service traffic requiring SNAT") + ["-j", "MASQUERADE", "--random-fully"]]
-    nat["KUBE-MARK-MASQ"].append(_comment("kubernetes: mark for masquerade in KUBE-POSTROUTING")
+        comment("kubernetes: clear the masquerade mark") + ["-j", "MARK", "--xor-mark", MASQ_MARK],
+        comment("kubernetes service traffic requiring SNAT") + ["-j", "MASQUERADE", "--random-fully"]]
+    nat["KUBE-MARK-MASQ"].append(comment("kubernetes: mark for masquerade in KUBE-POSTROUTING")
                                  + ["-j", "MARK", "--or-mark", MASQ_MARK])
     # localhostNodePorts (upstream default): NodePorts answer on 127.0.0.1, which needs
     # route_localnet=1 in the node's namespace and this guard (kubelet's and kube-proxy's KUBE-FIREWALL).
     filt["KUBE-FIREWALL"].append(["!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8"]
-                                 + _comment("block incoming localnet connections")
+                                 + comment("block incoming localnet connections")
                                  + ["-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT",
                                     "-j", "DROP"])
 
@@ -141,14 +138,14 @@ def assemble(pieces) -> dict:
         service_chains.update(chains)
 
     nat["KUBE-SERVICES"].append(
-        _comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
+        comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
         + ["-m", "addrtype", "--dst-type", "LOCAL", "-j", "KUBE-NODEPORTS"])
     filt["KUBE-FORWARD"] += [
-        _comment("kubernetes forwarding: drop conntrack INVALID") + ["-m", "conntrack", "--ctstate",
+        comment("kubernetes forwarding: drop conntrack INVALID") + ["-m", "conntrack", "--ctstate",
                                                                       "INVALID", "-j", "DROP"],
-        _comment("kubernetes forwarding rules") + ["-m", "mark", "--mark", f"{MASQ_MARK}/{MASQ_MARK}",
+        comment("kubernetes forwarding rules") + ["-m", "mark", "--mark", f"{MASQ_MARK}/{MASQ_MARK}",
                                                    "-j", "ACCEPT"],
-        _comment("kubernetes forwarding conntrack rule") + ["-m", "conntrack", "--ctstate",
+        comment("kubernetes forwarding conntrack rule") + ["-m", "conntrack", "--ctstate",
                                                             "RELATED,ESTABLISHED", "-j", "ACCEPT"]]
     for name in sorted(service_chains):
         nat[name] = service_chains[name]
@@ -182,9 +179,9 @@ def _render_port(sp, eps, cidr, node_ip, filt, nat, chains, large):
                        + ["-m", proto, "-j", "DNAT", "--to-destination", e["ep"]]]
 
 
-def _vip(ip, proto, port, comment, target, extra=()):
+def _vip(ip, proto, port, text, target, extra=()):
     """A rule for traffic to a service's address and port: ``-d IP/32 -p PROTO ... --dport PORT -j TARGET``."""
-    return (list(extra) + ["-d", _host(ip), "-p", proto] + _comment(comment)
+    return (list(extra) + ["-d", _host(ip), "-p", proto] + comment(text)
             + ["-m", proto, "--dport", port, "-j", target])
 
 
@@ -223,13 +220,13 @@ def _top_level_rules(sp, filt, nat, has_any, has_internal, has_external, uses_fw
     if sp["node_port"]:
         np_match = ["-m", proto, "--dport", str(sp["node_port"])]
         if has_any:
-            nat["KUBE-NODEPORTS"].append(["-p", proto] + _comment(name) + np_match + ["-j", sp["ext"]])
+            nat["KUBE-NODEPORTS"].append(["-p", proto] + comment(name) + np_match + ["-j", sp["ext"]])
         if not has_external:
             filt["KUBE-EXTERNAL-SERVICES"].append(
-                ["-p", proto] + _comment(ext_comment) + ["-m", "addrtype", "--dst-type", "LOCAL"]
+                ["-p", proto] + comment(ext_comment) + ["-m", "addrtype", "--dst-type", "LOCAL"]
                 + np_match + ["-j", ext_target])
     if sp["health_check_node_port"]:
-        filt["KUBE-NODEPORTS"].append(["-p", "tcp"] + _comment(f"{name} health check node port")
+        filt["KUBE-NODEPORTS"].append(["-p", "tcp"] + comment(f"{name} health check node port")
                                       + ["-m", "tcp", "--dport", str(sp["health_check_node_port"]),
                                          "-j", "ACCEPT"])
 
@@ -247,29 +244,29 @@ def _service_chains(sp, cidr, node_ip, chains, has_internal, uses_ext_chain, has
     if uses_ext_chain:
         ext = chains.setdefault(sp["ext"], [])
         if not sp["external_local"]:
-            ext.append(_comment(f"masquerade traffic for {name} external destinations")
+            ext.append(comment(f"masquerade traffic for {name} external destinations")
                        + ["-j", "KUBE-MARK-MASQ"])
         else:
-            ext += [["-s", cidr] + _comment(f"pod traffic for {name} external destinations")
+            ext += [["-s", cidr] + comment(f"pod traffic for {name} external destinations")
                     + ["-j", sp["svc"]],
-                    _comment(f"masquerade LOCAL traffic for {name} external destinations")
+                    comment(f"masquerade LOCAL traffic for {name} external destinations")
                     + ["-m", "addrtype", "--src-type", "LOCAL", "-j", "KUBE-MARK-MASQ"],
-                    _comment(f"route LOCAL traffic for {name} external destinations")
+                    comment(f"route LOCAL traffic for {name} external destinations")
                     + ["-m", "addrtype", "--src-type", "LOCAL", "-j", sp["svc"]]]
         if has_external:
             which = "local" if sp["external_local"] else "cluster"
-            ext.append(_comment(f"{name} external destinations to {which} endpoints")
+            ext.append(comment(f"{name} external destinations to {which} endpoints")
                        + ["-j", external_policy_chain])
     if uses_fw:
         fw = chains.setdefault(sp["fw"], [])
         allow_node = False
         for rng in sp["source_ranges"]:
-            fw.append(["-s", rng] + _comment(f"{name} loadbalancer IP") + ["-j", sp["ext"]])
+            fw.append(["-s", rng] + comment(f"{name} loadbalancer IP") + ["-j", sp["ext"]])
             allow_node |= bool(node_ip) and ipaddress.ip_address(node_ip) in ipaddress.ip_network(rng)
         if allow_node:
-            fw += [["-s", _host(ip)] + _comment(f"{name} loadbalancer IP") + ["-j", sp["ext"]]
+            fw += [["-s", _host(ip)] + comment(f"{name} loadbalancer IP") + ["-j", sp["ext"]]
                    for ip in sp["lb_ips"]]
-        fw.append(_comment(f"other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"))
+        fw.append(comment(f"other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"))
 
 def _to_endpoints(sp, eps, large):
     """Upstream writeServiceToEndpointRules(): affinity checks first, then 1/n, 1/(n-1), ... picks."""
