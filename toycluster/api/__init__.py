@@ -13,6 +13,7 @@ Modules, in reading order:
 - `allocators.py`: the Service registry: ClusterIP and NodePort allocation
 - `store.py`: etcd: the objects, resource versions, the watch log and atomic persistence
 - `server.py`: kube-apiserver: admits objects into the store and serves them over HTTP+JSON on a Unix socket
+- `events.py`: Events: record() what happened to an object, deduplicated with counts, kept an hour
 - `client.py`: client-go: the client of the API server's socket
 - `informer.py`: client-go's informer: list, then watch, keeping a local cache current
 - `pki.py`: the cluster CA, certificates for Ingress hosts, the check of kubernetes.io/tls Secrets

@@ -22,6 +22,7 @@ KINDS = {
     ("networking.k8s.io/v1", "NetworkPolicy"): _k(True, "networkpolicies", "netpol"),
     ("v1", "Secret"): _k(True, "secrets"),
     ("v1", "ConfigMap"): _k(True, "configmaps", "cm"),
+    ("v1", "Event"): _k(True, "events", "ev"),
 }
 KINDS_BY_KIND = {kind: {**info, "apiVersion": api} for (api, kind), info in KINDS.items()}  # kinds are unique
 NOT_APPLIED = {("v1", "Node"): "nodes are made by `toycluster up`, not applied"}

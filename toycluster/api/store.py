@@ -13,6 +13,7 @@ import uuid
 from toycluster.config import write_atomic
 
 CLUSTER_SCOPED = {"Namespace", "Node"}
+QUIET_KINDS = {"Event"}   # what no controller reconciles: a change to one wakes watchers, not the controllers
 SAVE_DELAY = 0.2      # seconds: changes are written together (a restarted control plane also looks at the kernel);
 STATUS_SAVE_DELAY = 1.0   # changes to an object's status alone wait longer
 
@@ -132,7 +133,7 @@ class Store:
             elif not fut.done():
                 waiting.append((fut, kinds))
         self.waiters = waiting
-        if self.on_change:
+        if self.on_change and obj["kind"] not in QUIET_KINDS:
             self.on_change()
         if self.path:
             loop = asyncio.get_running_loop()

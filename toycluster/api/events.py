@@ -1,0 +1,67 @@
+"""kube-apiserver's Events (client-go's event recorder and its correlator): what happened to an object, and why.
+
+record() writes a core/v1 Event about an object, as client-go's EventRecorder does: an event with the same
+source, object, reason, message and type as an earlier one is not written again, its `count` goes up and its
+`lastTimestamp` moves (the correlator's deduplication). Events are kept for EVENT_TTL seconds and at most
+MAX_EVENTS of them (the API server's --event-ttl is one hour); `kubectl describe` and `kubectl get events` read them.
+"""
+import hashlib
+import time
+
+from toycluster.api.store import CLUSTER_SCOPED, now_rfc3339
+
+EVENT_TTL = 3600.0
+MAX_EVENTS = 2000
+NORMAL, WARNING = "Normal", "Warning"
+
+
+def _event_name(obj: dict, key: str) -> str:
+    """Upstream names an event <object name>.<16 hex digits of the time>; here the hex is of the dedup key, so
+    the same event always has the same name and a repeat updates it."""
+    return f"{obj['metadata']['name']}.{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+
+
+def involved(obj: dict, field_path: str = "") -> dict:
+    """The event's involvedObject: a reference to OBJ (and FIELD_PATH within it, e.g. spec.containers{web})."""
+    meta = obj["metadata"]
+    ref = {"kind": obj["kind"], "name": meta["name"], "uid": meta.get("uid", ""),
+           "apiVersion": obj.get("apiVersion", "v1"), "resourceVersion": meta.get("resourceVersion", "")}
+    if obj["kind"] not in CLUSTER_SCOPED:
+        ref["namespace"] = meta.get("namespace", "default")
+    if field_path:
+        ref["fieldPath"] = field_path
+    return ref
+
+
+def record(store, obj: dict, reason: str, message: str, type_: str = NORMAL, component: str = "",
+           host: str = "", field_path: str = "") -> dict:
+    """Write (or count again) an Event about OBJ. COMPONENT is the source (default-scheduler, kubelet,
+    deployment-controller, ...); HOST the node for a kubelet's events."""
+    ns = obj["metadata"].get("namespace", "default") if obj["kind"] not in CLUSTER_SCOPED else "default"
+    ref = involved(obj, field_path)
+    key = "\0".join([component, host, ref["kind"], ns, ref["name"], ref["uid"], field_path, reason, message, type_])
+    name, now = _event_name(obj, key), now_rfc3339()
+    old = store.get("Event", ns, name)
+    if old is not None:
+        event = {**old, "count": old.get("count", 1) + 1, "lastTimestamp": now, "involvedObject": ref,
+                 "metadata": {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}}
+    else:
+        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": ns},
+                 "involvedObject": ref, "reason": reason, "message": message, "type": type_,
+                 "source": {"component": component, **({"host": host} if host else {})},
+                 "firstTimestamp": now, "lastTimestamp": now, "count": 1, "eventTime": None,
+                 "reportingComponent": component, "reportingInstance": host}
+        expire(store)
+    return store.put(event)
+
+
+def expire(store, now: float | None = None) -> None:
+    """Delete events older than EVENT_TTL, and the oldest beyond MAX_EVENTS."""
+    events = store.list("Event")
+    cutoff = now_rfc3339((now if now is not None else time.time()) - EVENT_TTL)
+    old = [e for e in events if e.get("lastTimestamp", "") < cutoff]
+    if len(events) - len(old) >= MAX_EVENTS:
+        rest = sorted((e for e in events if e not in old), key=lambda e: e.get("lastTimestamp", ""))
+        old += rest[:len(rest) - MAX_EVENTS + 1]
+    for e in old:
+        store.delete("Event", e["metadata"]["namespace"], e["metadata"]["name"])
