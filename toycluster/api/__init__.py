@@ -12,7 +12,11 @@ Modules, in reading order:
 - `selectors.py`: label selector semantics and the IngressClass check, shared by the components
 - `allocators.py`: the Service registry: ClusterIP and NodePort allocation
 - `store.py`: etcd: the objects, resource versions, the watch log and atomic persistence
-- `server.py`: kube-apiserver: admits objects into the store and serves them over HTTP+JSON on a Unix socket
+- `strategy.py`: the update strategies: what a write of an object or of its status keeps, immutable fields
+- `registry.py`: the registry: create, update, apply (all or nothing), graceful delete, scale, label
+- `status.py`: the API's errors as metav1.Status, with upstream's reasons and messages
+- `discovery.py`: discovery: /version, /api, /apis and each group version's resources
+- `server.py`: the local socket: the registry over HTTP+JSON on a Unix socket (the CLI and the components)
 - `events.py`: Events: record() what happened to an object, deduplicated with counts, kept an hour
 - `client.py`: client-go: the client of the API server's socket
 - `informer.py`: client-go's informer: list, then watch, keeping a local cache current

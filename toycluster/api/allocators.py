@@ -7,7 +7,7 @@ changes once set. NodePorts come from 30000-32767 unless given; a given one must
 import ipaddress
 import random
 
-from toycluster.api.server import APIError
+from toycluster.api.registry import APIError
 
 NODEPORT_RANGE = range(30000, 32768)
 

@@ -23,8 +23,11 @@ KINDS = {
     ("v1", "Secret"): _k(True, "secrets"),
     ("v1", "ConfigMap"): _k(True, "configmaps", "cm"),
     ("v1", "Event"): _k(True, "events", "ev"),
+    ("networking.k8s.io/v1", "IngressClass"): _k(False, "ingressclasses"),
+    ("v1", "ServiceAccount"): _k(True, "serviceaccounts", "sa"),
 }
 KINDS_BY_KIND = {kind: {**info, "apiVersion": api} for (api, kind), info in KINDS.items()}  # kinds are unique
+CLUSTER_SCOPED = {kind for (_, kind), info in KINDS.items() if not info["namespaced"]}
 NOT_APPLIED = {("v1", "Node"): "nodes are made by `toycluster up`, not applied"}
 
 

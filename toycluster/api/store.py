@@ -10,9 +10,9 @@ import os
 import time
 import uuid
 
+from toycluster.api.kinds import CLUSTER_SCOPED   # re-exported: the components import it from here
 from toycluster.config import write_atomic
 
-CLUSTER_SCOPED = {"Namespace", "Node"}
 QUIET_KINDS = {"Event"}   # what no controller reconciles: a change to one wakes watchers, not the controllers
 SAVE_DELAY = 0.2      # seconds: changes are written together (a restarted control plane also looks at the kernel);
 STATUS_SAVE_DELAY = 1.0   # changes to an object's status alone wait longer

@@ -35,7 +35,7 @@ def cmd_proxy_rules(args):
     """kube-proxy's rules for one node as iptables-save text, rendered from the API (never read from the
     kernel); with --dry-run -f FILE, as they would be once FILE's Services were applied."""
     from toycluster.api import allocators
-    from toycluster.api import server
+    from toycluster.api import registry
     from toycluster.controllers import endpointslice
     from toycluster.proxy import proxier      # only this verb renders rules
     from toycluster.kernel.iptables_save import to_iptables_save
@@ -57,10 +57,10 @@ def cmd_proxy_rules(args):
             store.insert(obj)
         for ns in {o["metadata"]["namespace"] for o in services + pods} | {"default"}:
             store.insert({"kind": "Namespace", "metadata": {"name": ns}})
-        api = server.API(store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
+        api = registry.API(store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         try:
             api.apply(manifests(args))
-        except server.APIError as e:
+        except registry.APIError as e:
             raise UsageError(str(e)) from e
         endpointslice.EndpointsController(store).reconcile()
         services, slices = store.list("Service"), store.list("EndpointSlice")

@@ -18,6 +18,7 @@ from toycluster import config
 
 from toycluster.api import allocators
 from toycluster.api import client
+from toycluster.api import registry
 from toycluster.api import server as apiserver
 from toycluster.cloud import controller
 from toycluster.controllers import manager
@@ -60,7 +61,7 @@ class ControlPlane:
     def __init__(self, cfg, sandboxes: runtime.Runtime, kube_proxy: int):
         self.cfg, self.sandboxes, self.kube_proxy = cfg, sandboxes, kube_proxy
         self.store = Store(f"{cfg.state_dir}/state.json")
-        self.api = apiserver.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
+        self.api = registry.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
         self.controllers = manager.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
         self.endpoints = endpointslice.EndpointsController(self.store)
         self.cloud = controller.CloudController(cfg, self.store)   # LoadBalancer IPs, the LB and public DNS

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from toycluster.api import server
+from toycluster.api import registry
 from toycluster.controllers import manager
 from toycluster.controllers import endpointslice
 from toycluster.api import validation_core
@@ -25,7 +25,7 @@ def cp():
     store = Store(None)
     ctl = manager.Controllers(store, ["node1", "node2"])
     ctl.reconcile()
-    return store, server.API(store), ctl
+    return store, registry.API(store), ctl
 
 
 def settle(ctl, times=3):
@@ -108,7 +108,7 @@ def test_apply_is_all_or_nothing(cp):
     store, api, _ = cp
     bad = deployment(name="other")
     bad["metadata"]["namespace"] = "missing"
-    with pytest.raises(server.APIError, match='namespaces "missing" not found'):
+    with pytest.raises(registry.APIError, match='namespaces "missing" not found'):
         api.apply([deployment(), bad])
     assert store.list("Deployment") == []
 
@@ -126,9 +126,9 @@ def test_pod_spec_is_immutable_and_missing_objects_are_not_found(cp):
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     api.apply([pod])
     pod["spec"]["containers"][0]["image"] = "nginx"
-    with pytest.raises(server.APIError, match="Forbidden"):
+    with pytest.raises(registry.APIError, match="Forbidden"):
         api.apply([pod])
-    with pytest.raises(server.APIError, match='pods "nope" not found in namespace "default"'):
+    with pytest.raises(registry.APIError, match='pods "nope" not found in namespace "default"'):
         api.delete("Pod", "default", "nope")
 
 
@@ -164,9 +164,11 @@ def test_store_lists_in_key_order_as_objects_come_and_go(cp):
 def test_watch_sends_only_the_kinds_asked_for_and_says_when_its_log_moved_on(cp):
     import asyncio
     import collections
-    store, api, ctl = cp
+    from toycluster.api.server import SocketAPI
+    store, reg, ctl = cp
+    api = SocketAPI(reg)
     rv = store.rv
-    api.apply([deployment("web", replicas=2)])
+    reg.apply([deployment("web", replicas=2)])
     settle(ctl)
     status, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(rv), "kinds": "ReplicaSet"}, None))
     assert status == 200 and answer["complete"] and answer["resourceVersion"] == store.rv
@@ -175,7 +177,7 @@ def test_watch_sends_only_the_kinds_asked_for_and_says_when_its_log_moved_on(cp)
     assert {"Deployment", "ReplicaSet", "Pod"} <= {e["object"]["kind"] for e in everything}
     assert len(everything) == store.rv - rv
     store.log = collections.deque(store.log, maxlen=3)       # a short log: older watchers must list again
-    api.apply([deployment("other", replicas=0)])
+    reg.apply([deployment("other", replicas=0)])
     _, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(rv), "kinds": "Deployment"}, None))
     assert answer["complete"] is False and answer["events"] == []
     _, answer = asyncio.run(api.handle("GET", "/watch", {"resourceVersion": str(store.rv - 1)}, None))

@@ -345,7 +345,7 @@ def test_why_target_parsing():
 
 
 def test_api_label_sets_removes_and_guards():
-    from toycluster.api.server import API, APIError
+    from toycluster.api.registry import API, APIError
     from toycluster.api.store import Store
     store = Store(None)
     api = API(store)
