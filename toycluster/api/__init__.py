@@ -10,12 +10,21 @@ Modules, in reading order:
 - `validation_netpol.py`: NetworkPolicies (peers, ipBlocks, ports and endPorts)
 - `manifests.py`: `kubectl apply -f`'s reader: YAML and JSON from files, folders and stdin
 - `selectors.py`: label selector semantics and the IngressClass check, shared by the components
+- `selector_text.py`: selector strings (`-l`, `--field-selector`) parsed as upstream's grammar
 - `allocators.py`: the Service registry: ClusterIP and NodePort allocation
+- `bootstrap.py`: kube-apiserver's bootstrap controller: the `kubernetes` Service in `default`, its Endpoints and
+  EndpointSlice (node1's address, port 6443), kept by the API server
 - `store.py`: etcd: the objects, resource versions, the watch log and atomic persistence
 - `strategy.py`: the update strategies: what a write of an object or of its status keeps, immutable fields
 - `registry.py`: the registry: create, update, apply (all or nothing), graceful delete, scale, label
 - `status.py`: the API's errors as metav1.Status, with upstream's reasons and messages
 - `discovery.py`: discovery: /version, /api, /apis and each group version's resources
+- `columns.py`: the table convertors: each kind's row as `kubectl get` prints it
+- `tables.py`: Table responses (meta.k8s.io/v1) for `kubectl get`, from columns.py
+- `watch.py`: watch: ADDED/MODIFIED/DELETED events from a resource version, 410 Gone when too old
+- `rest.py`: the Kubernetes REST API: paths, verbs, subresources, lists with selectors, Tables, patches
+- `openapi.py`: the OpenAPI documents kubectl reads for apply and explain
+- `https.py`: secure serving: HTTPS on node1's address, port 6443, client-certificate authentication
 - `server.py`: the local socket: the registry over HTTP+JSON on a Unix socket (the CLI and the components)
 - `events.py`: Events: record() what happened to an object, deduplicated with counts, kept an hour
 - `client.py`: client-go: the client of the API server's socket

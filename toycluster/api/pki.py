@@ -62,8 +62,10 @@ def make_ca(state_dir: str, cluster: str) -> str:
     return cert_path
 
 
-def issue(ca_cert_pem: bytes, ca_key_pem: bytes, hosts: list[str], days: int = 365) -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) for HOSTS (DNS names, wildcards or IPs) signed by the CA."""
+def issue(ca_cert_pem: bytes, ca_key_pem: bytes, hosts: list[str], days: int = 365,
+          client: tuple[str, str] | None = None) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) for HOSTS (DNS names, wildcards or IPs) signed by the CA; with CLIENT
+    (common name, organization), a client certificate for that user and group instead (kubeadm's admin.conf)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -78,12 +80,16 @@ def issue(ca_cert_pem: bytes, ca_key_pem: bytes, hosts: list[str], days: int = 3
         except ValueError:
             names.append(x509.DNSName(h))
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name((hosts or ["ingress.local"])[0][:64]))
+    subject = _name(client[0], client[1]) if client else _name((hosts or ["ingress.local"])[0][:64])
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    builder = x509.CertificateBuilder().subject_name(subject)
+    if not client:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = (builder
             .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM), _pem(key)
 

@@ -13,18 +13,31 @@ RESULT_NAMES = {"Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps"
                 "Ingress": "ingress.networking.k8s.io", "NetworkPolicy": "networkpolicy.networking.k8s.io",
                 "EndpointSlice": "endpointslice.discovery.k8s.io"}
 READ_ONLY = {"Node", "ReplicaSet", "Endpoints", "EndpointSlice"}
-MAX_HEAD, MAX_BODY = 65536, 64 << 20      # a longer head is answered 431; a longer chunked body 400
 
 
 class APIError(Exception):
-    def __init__(self, status: int, message: str):
+    """STATUS and a message; FIELDS: (field path, reason) for a 422 (the REST API lists them as causes)."""
+
+    def __init__(self, status: int, message: str, fields: list | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.fields = status, fields or []
 
 
 def result_name(obj: dict) -> str:
     kind = obj["kind"]
     return f"{RESULT_NAMES.get(kind, kind.lower())}/{obj['metadata']['name']}"
+
+
+def label_of(obj: dict) -> str:
+    kind, meta = obj["kind"], obj["metadata"]
+    return f"{kind} {meta.get('namespace', '') + '/' if kind not in CLUSTER_SCOPED else ''}{meta['name']}"
+
+
+def validated(doc: dict, source: str) -> dict:
+    try:
+        return validation.validate(doc, source)
+    except ManifestError as e:
+        raise APIError(422, str(e), [(e.field, e.reason)]) from e
 
 
 class API:
@@ -35,42 +48,72 @@ class API:
         self.admit = admit or []        # functions (obj, old, store, planned objects) that fill in or raise APIError
 
     def apply(self, items: list[dict]) -> list[str]:
-        validated = []
-        for i, doc in enumerate(items):
-            try:
-                obj = validation.validate(doc, f"object {i + 1}")
-            except ManifestError as e:
-                raise APIError(422, str(e)) from e
-            validated.append(obj)
-        creating_ns = {o["metadata"]["name"] for o in validated if o["kind"] == "Namespace"}
+        objs = [validated(doc, f"object {i + 1}") for i, doc in enumerate(items)]
+        creating_ns = {o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"}
         plan = []
-        for obj in sorted(validated, key=lambda o: o["kind"] != "Namespace"):
-            kind, meta = obj["kind"], obj["metadata"]
-            label = f"{kind} {meta.get('namespace', '') + '/' if kind not in CLUSTER_SCOPED else ''}{meta['name']}"
-            if kind in READ_ONLY:
-                raise APIError(422, f"{label}: {kind} objects are managed by the cluster, not applied")
-            ns = meta.get("namespace")
-            if kind not in CLUSTER_SCOPED and ns not in creating_ns:
-                ns_obj = self.store.get("Namespace", "", ns)
-                if ns_obj is None:
-                    raise APIError(404, f"{label}: namespaces \"{ns}\" not found")
-                if ns_obj["metadata"].get("deletionTimestamp"):
-                    raise APIError(409, f"{label}: namespace {ns} is being terminated")
-            old = self.store.get(kind, ns or "", meta["name"])
-            if old and old["metadata"].get("deletionTimestamp"):
-                raise APIError(409, f"{label}: object is being deleted")
-            if old and (errors := strategy.immutable_errors(old, strategy.prepare_update(old, obj))):
-                raise APIError(422, f"{label}: " + "; ".join(f"{f}: {r}" for f, r in errors))
-            for check in self.admit:
-                try:
-                    check(obj, old, self.store, [o for o, _ in plan])
-                except APIError as e:
-                    raise APIError(e.status, f"{label}: {e}") from e
-            plan.append((obj, old))
+        for obj in sorted(objs, key=lambda o: o["kind"] != "Namespace"):
+            if obj["kind"] in READ_ONLY:
+                raise APIError(422, f"{label_of(obj)}: {obj['kind']} objects are managed by the cluster, not applied")
+            plan.append((obj, self._admit(obj, creating_ns, [o for o, _ in plan])))
         results = []
         for obj, old in plan:                # everything was checked: now write it all
             results.append(f"{result_name(obj)} {self._write(obj, old)}")
         return results
+
+    def _admit(self, obj: dict, creating_ns=(), planned=(), old=False) -> dict | None:
+        """Check OBJ against the cluster (its namespace, its old self, immutables, the admit hooks); its old self."""
+        kind, meta, label = obj["kind"], obj["metadata"], label_of(obj)
+        ns = meta.get("namespace")
+        if kind not in CLUSTER_SCOPED and ns not in creating_ns:
+            ns_obj = self.store.get("Namespace", "", ns)
+            if ns_obj is None:
+                raise APIError(404, f"{label}: namespaces \"{ns}\" not found")
+            if ns_obj["metadata"].get("deletionTimestamp") and old is False:
+                raise APIError(403, f"{label}: unable to create new content in namespace {ns} because it is being "
+                                    "terminated")
+        old = self.store.get(kind, ns or "", meta["name"])
+        if old and old["metadata"].get("deletionTimestamp") and kind == "Namespace":
+            raise APIError(409, f"{label}: object is being deleted")
+        if old and (errors := strategy.immutable_errors(old, strategy.prepare_update(old, obj))):
+            raise APIError(422, f"{label}: " + "; ".join(f"{f}: {r}" for f, r in errors), errors)
+        for check in self.admit:
+            try:
+                check(obj, old, self.store, list(planned))
+            except APIError as e:
+                raise APIError(e.status, f"{label}: {e}", e.fields) from e
+        return old
+
+    def create(self, doc: dict) -> dict:
+        """POST: a new object (409 if it exists)."""
+        obj = validated(doc, "")
+        old = self._admit(obj)
+        if old is not None:
+            raise APIError(409, f"{label_of(obj)} already exists")
+        self._write(obj, None)
+        return obj
+
+    def update(self, doc: dict, subresource: str = "") -> tuple[dict, bool]:
+        """PUT (and PATCH, once patched): the object written over its old self, or only its status; 409 if
+        DOC names a resourceVersion that is no longer current. Returns (the object, whether it changed)."""
+        meta = doc.get("metadata") or {}
+        kind = doc.get("kind", "")
+        old = self.store.get(kind, meta.get("namespace") or "default", meta.get("name", ""))
+        if old is None:
+            raise APIError(404, f"{label_of(doc)} not found")
+        if meta.get("resourceVersion") and meta["resourceVersion"] != old["metadata"]["resourceVersion"]:
+            raise APIError(409, "the object has been modified; please apply your changes to the latest version "
+                                "and try again")
+        if subresource == "status":
+            new = strategy.prepare_update(old, doc, "status")
+        else:
+            obj = validated(doc, "")
+            self._admit(obj, old=True)
+            new = strategy.prepare_update(old, obj)
+            if kind == "Namespace":
+                new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        if strategy.unchanged(old, new):
+            return old, False
+        return self.store.put(new), True
 
     def _write(self, obj: dict, old: dict | None) -> str:
         if old is None:
@@ -87,7 +130,10 @@ class API:
         self.store.put(new)
         return "configured"
 
-    def delete(self, kind: str, namespace: str, name: str) -> str:
+    def delete(self, kind: str, namespace: str, name: str, grace: int | None = None,
+               propagation: str = "Background") -> str:
+        """Graceful for Pods (GRACE seconds, default the pod's terminationGracePeriodSeconds, 30; 0 removes it at
+        once, as --grace-period=0 --force) and Namespaces; the garbage collector takes the dependents."""
         obj = self.store.get(kind, namespace, name)
         if obj is None:
             plural = KINDS_BY_KIND[kind]["resource"]
@@ -95,10 +141,16 @@ class API:
                            (f" in namespace \"{namespace}\"" if kind not in CLUSTER_SCOPED else ""))
         if kind == "Node":
             raise APIError(422, "nodes are part of the cluster's topology; use `toycluster down`")
-        if kind in ("Pod", "Namespace"):      # graceful: the kubelet / namespace controller finish it
+        if kind == "Pod" and grace is None:
+            grace = obj["spec"].get("terminationGracePeriodSeconds", 30)
+        if kind == "Pod" and grace == 0:
+            self.store.delete(kind, namespace, name)
+        elif kind in ("Pod", "Namespace"):      # graceful: the kubelet / namespace controller finish it
             if not obj["metadata"].get("deletionTimestamp"):
                 obj = copy.deepcopy(obj)
                 obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+                if kind == "Pod":
+                    obj["metadata"]["deletionGracePeriodSeconds"] = grace
                 if kind == "Namespace":
                     obj["status"] = {"phase": "Terminating"}
                 self.store.put(obj)

@@ -18,12 +18,22 @@ def label_selector_matches(selector: dict, labels: dict) -> bool:
     for ex in selector.get("matchExpressions") or []:
         key, op, values = ex["key"], ex["operator"], ex.get("values") or []
         ok = {"In": key in labels and labels[key] in values, "NotIn": key not in labels or labels[key] not in values,
-              "Exists": key in labels, "DoesNotExist": key not in labels}.get(op)
+              "Exists": key in labels, "DoesNotExist": key not in labels,
+              "Gt": key in labels and values and _int(labels[key]) > _int(values[0]),
+              "Lt": key in labels and values and _int(labels[key]) < _int(values[0])}.get(op)
         if ok is None:
             raise ValueError(f"unknown label selector operator {op!r}")
         if not ok:
             return False
     return True
+
+
+def _int(text: str) -> float:
+    """A label value as the integer Gt and Lt compare (one that is not: never matches)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float("nan")
 
 
 def ingress_class_matches(ing: dict, class_name: str = INGRESS_CLASS) -> bool:

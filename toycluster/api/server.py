@@ -18,6 +18,8 @@ import urllib.parse
 from toycluster.api.registry import API, APIError
 from toycluster.wire.http1 import LENGTH, NO_BODY, Head, head_end, parse_head
 
+MAX_HEAD, MAX_BODY = 65536, 64 << 20      # a longer head is answered 431; a longer chunked body 400
+
 class SocketAPI:
     """The socket's paths over the registry's API."""
 
@@ -73,8 +75,9 @@ class SocketAPI:
             return e.status, {"error": str(e)}
 
 
-async def read_request(reader: asyncio.StreamReader) -> tuple[Head | int, bytes]:
-    """One request from READER, as wire.http1 reads it: (head, body), or (the status to refuse it with, b"")."""
+async def read_request(reader: asyncio.StreamReader, max_body: int = MAX_BODY) -> tuple[Head | int, bytes]:
+    """One request from READER, as wire.http1 reads it: (head, body), or (the status to refuse it with, b"":
+    413 for a body over MAX_BODY)."""
     buf = bytearray()
     while (found := head_end(buf))[0] < 0:
         if len(buf) > MAX_HEAD:
@@ -88,12 +91,16 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[Head | int, bytes]
     if isinstance(req, int) or req.framing == NO_BODY:
         return req, b""
     if req.framing == LENGTH:
+        if req.left > max_body:
+            return 413, b""
         return req, rest[:req.left] + await reader.readexactly(max(req.left - len(rest), 0))
     body = req.chunks.body = bytearray()
-    req.chunks.limit = MAX_BODY
+    req.chunks.limit = max_body
     try:
         while req.chunks.feed(rest) < 0:
-            if req.chunks.size > MAX_BODY or not (rest := await reader.read(65536)):
+            if req.chunks.size > max_body:
+                return 413, b""
+            if not (rest := await reader.read(65536)):
                 return 400, b""
     except ValueError:                        # a malformed chunk
         return 400, b""

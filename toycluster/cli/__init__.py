@@ -5,7 +5,6 @@ Modules, in reading order:
 - `kubectl.py`: kubectl's verbs: get, apply, delete, scale, wait, exec, logs
 - `common.py`: what the verbs share: the API client for --cluster, resource names, -f files, pod or node targets
 - `printers.py`: kubectl's printers: the table layout, JSON, YAML and names
-- `columns.py`: kubectl's table columns for each kind (pkg/printers' table generators)
 - `policy.py`: kubectl's `label` and toycluster's `policy why` / `policy rules`
 - `ingress.py`: toycluster's north-south verbs: `node stop/start`, `lb`, `lb rules`, `ca`
 """

@@ -10,7 +10,7 @@ import time
 
 import yaml
 
-from toycluster.cli.columns import HEADERS, labels, row
+from toycluster.api.columns import HEADERS, labels, row
 
 CLUSTER_SCOPED = {"Node", "Namespace"}
 GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "Ingress": "networking.k8s.io",

@@ -17,8 +17,13 @@ import time
 from toycluster import config
 
 from toycluster.api import allocators
+from toycluster.api import bootstrap
 from toycluster.api import client
-from toycluster.api import registry
+from toycluster.api import https, pki, registry
+from toycluster.api.rest import REST
+from toycluster.cluster import kubeconfig
+from toycluster.kernel import nsfs
+from toycluster.node import streaming
 from toycluster.api import server as apiserver
 from toycluster.cloud import controller
 from toycluster.controllers import manager
@@ -52,7 +57,7 @@ def node_object(cfg, n: int) -> dict:
                        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                                        "message": "kubelet is posting ready status",
                                        "lastHeartbeatTime": now_rfc3339()}],
-                       "nodeInfo": {"kubeletVersion": "v1.31.0-toycluster", "osImage": "toycluster netns",
+                       "nodeInfo": {"kubeletVersion": "v1.37.1-toycluster", "osImage": "toycluster netns",
                                     "kernelVersion": platform.release(), "operatingSystem": "linux",
                                     "architecture": "amd64", "containerRuntimeVersion": "toycluster://0.1"}}}
 
@@ -73,6 +78,7 @@ class ControlPlane:
         for n in range(1, self.cfg.nodes + 1):
             if self.store.get("Node", "", f"node{n}") is None:
                 self.store.put(node_object(self.cfg, n))
+        bootstrap.ensure_kubernetes_service(self.store, self.cfg)   # default/kubernetes, kept by the API server
         kernel_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kernel")
         self.policy = PolicySync(self.cfg, self.store, kernel_thread)
         forks = zygote.Zygote(self.cfg.name)
@@ -88,6 +94,7 @@ class ControlPlane:
         if os.path.exists(sock):
             os.unlink(sock)
         server = await apiserver.serve(self.api, sock)
+        self.https_task = asyncio.ensure_future(self.serve_https())
         self.cloud.start()                     # after the API is up: the load balancer and the DNS watch it
         stop = loop.create_future()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -104,6 +111,21 @@ class ControlPlane:
             self.reconcile()
         server.close()
         self.store.save()
+
+    async def serve_https(self) -> None:
+        """The Kubernetes REST API on node1's address, port 6443, once `up` has made the cluster CA."""
+        ca = pki.ca_paths(self.cfg.state_dir)[0]
+        while not os.path.exists(ca):
+            await asyncio.sleep(0.05)
+        await asyncio.get_running_loop().run_in_executor(None, kubeconfig.make_certificates, self.cfg)
+        crt, key = kubeconfig.paths(self.cfg)["server"]
+        rest = REST(self.api, f"{self.cfg.node_ip(1)}:{kubeconfig.API_PORT}", streaming.Streams(self.cfg).handlers())
+        try:
+            sock = https.listen_in(nsfs.in_netns(self.cfg.node_ns(1)), self.cfg.node_ip(1), kubeconfig.API_PORT)
+            self.https = await https.serve(rest, sock, https.tls_context(crt, key, ca))
+        except OSError as e:
+            print(f"the Kubernetes API could not listen on {self.cfg.node_ip(1)}:{kubeconfig.API_PORT}: {e}",
+                  file=sys.stderr, flush=True)
 
     def wake(self) -> None:
         if not self._pending:

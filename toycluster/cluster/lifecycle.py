@@ -15,7 +15,7 @@ from toycluster.api import client as apiclient
 from toycluster.cloud import lb
 from toycluster.dns import coredns
 from toycluster.kernel import nsfs
-from toycluster.cluster import network
+from toycluster.cluster import kubeconfig, network
 
 COMPLETE = "up-complete"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
@@ -53,8 +53,9 @@ def check_ranges(cfg, machine: bool = True) -> None:
     mine = _ranges(cfg)
     if mine["--pod-cidr"].prefixlen > 24 - max(1, (cfg.nodes).bit_length()):
         raise UsageError(f"--pod-cidr {cfg.pod_cidr}: too small for {cfg.nodes} nodes with a /24 each")
-    if mine["--node-cidr"].num_addresses < cfg.nodes + 12:
-        raise UsageError(f"--node-cidr {cfg.node_cidr}: too small for {cfg.nodes} nodes (.11 upward)")
+    if mine["--node-cidr"].num_addresses < cfg.nodes + 13:
+        raise UsageError(f"--node-cidr {cfg.node_cidr}: too small for {cfg.nodes} nodes (.11 upward, "
+                         "the router at the last address)")
     if mine["--service-cidr"].num_addresses < 16:
         raise UsageError(f"--service-cidr {cfg.service_cidr}: too small (cluster DNS takes its .10)")
     labels = list(mine)
@@ -138,7 +139,9 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
               f"this machine reaches the nodes through {cfg.host_link} ({cfg.host_ip})\n"
               f"the cloud load balancer is {lb.lb_ip(cfg)} on the internet segment {cfg.internet_cidr} "
               f"(`toycluster exec user -- curl http://HOST/`); ingress NodePorts 30080 (HTTP), 30443 (HTTPS)\n"
-              f"cluster CA: {ca_path} (curl --cacert {ca_path})\n")
+              f"cluster CA: {ca_path} (curl --cacert {ca_path})\n"
+              f"kubectl: context {kubeconfig.context_name(cfg.name)} in {kubeconfig.user_config_path()} "
+              f"(current), API at {kubeconfig.server_url(cfg)}; `kubectl get nodes`\n")
     warn_iptables(out)
     return 0
 
@@ -180,7 +183,9 @@ def install_addons(cfg, timeout: float = 20) -> None:
 
 def _make_ca(cfg) -> str:
     from toycluster.api import pki                # cryptography: imported in the background, not on up's path
-    return pki.make_ca(cfg.state_dir, cfg.name)
+    path = pki.make_ca(cfg.state_dir, cfg.name)
+    kubeconfig.write(cfg)                         # the API's certificates, its kubeconfig, the user's context
+    return path
 
 
 def _lb_ready(cfg) -> bool:
@@ -219,6 +224,10 @@ def down(name: str, out=sys.stdout) -> int:
     if not exists(name):
         raise UsageError(f"cluster {name} does not exist (clusters here: {', '.join(network.cluster_names()) or 'none'})")
     removed = network.teardown(name)
+    try:
+        kubeconfig.remove(name)
+    except (OSError, ValueError) as e:
+        out.write(f"warning: kubeconfig: {e}\n")
     out.write(f"cluster {name} removed ({', '.join(removed)})\n")
     return 0
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 import yaml
 
-from toycluster.cli.columns import human_duration
+from toycluster.api.columns import human_duration
 from toycluster.cli.printers import as_list, no_resources, render, table
 
 NOW = datetime.fromisoformat("2026-11-23T16:10:00Z").timestamp()

@@ -1,4 +1,4 @@
-"""kubectl's table columns: the row `kubectl get` prints for each kind (pkg/printers' table generators).
+"""kube-apiserver's table convertors (pkg/printers' table generators): the row `kubectl get` prints for each kind.
 
 Re-expressed (not copied) from kubernetes' printers and apimachinery's HumanDuration: the same columns and
 cell rules (a pod's STATUS and RESTARTS, a node's ROLES, a Service's PORT(S), …). printers.py lays them out.
@@ -46,7 +46,7 @@ def _epoch(ts: str | None) -> float | None:
     return datetime.fromisoformat(ts).timestamp() if ts else None
 
 
-def _since(ts: str | None, now: float) -> str:
+def since(ts: str | None, now: float) -> str:
     t = _epoch(ts)
     return "<unknown>" if t is None else human_duration(now - t)
 
@@ -156,7 +156,7 @@ def _pod(p: dict, wide: bool, now: float) -> list[str]:
     elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
         reason = "Terminating"
     shown = f"{restarts} ({human_duration(now - last)} ago)" if restarts and last else str(restarts)
-    row = [meta["name"], f"{ready}/{total}", reason, shown, _since(meta.get("creationTimestamp"), now)]
+    row = [meta["name"], f"{ready}/{total}", reason, shown, since(meta.get("creationTimestamp"), now)]
     if wide:
         ips = st.get("podIPs") or []
         gates = spec.get("readinessGates") or []
@@ -181,7 +181,7 @@ def _node(n: dict, wide: bool, now: float) -> list[str]:
             roles.add(v)
     info = st.get("nodeInfo", {})
     row = [meta["name"], ",".join(status), ",".join(sorted(roles)) or NONE,
-           _since(meta.get("creationTimestamp"), now), info.get("kubeletVersion", "")]
+           since(meta.get("creationTimestamp"), now), info.get("kubeletVersion", "")]
     if wide:
         addr = {}
         for a in st.get("addresses", []):
@@ -205,7 +205,7 @@ def _service(s: dict, wide: bool, now: float) -> list[str]:
     ports = ",".join(f"{p['port']}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort")
                      else f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
     row = [s["metadata"]["name"], typ, ips[0] if ips else NONE, ext, ports or NONE,
-           _since(s["metadata"].get("creationTimestamp"), now)]
+           since(s["metadata"].get("creationTimestamp"), now)]
     return row + [labels(spec.get("selector"))] if wide else row
 
 
@@ -242,7 +242,7 @@ def _slice_ports(ports: list) -> list[str]:
 
 
 def _meta_row(o: dict, cells: list[str], now: float) -> list[str]:
-    return [o["metadata"]["name"], *cells, _since(o["metadata"].get("creationTimestamp"), now)]
+    return [o["metadata"]["name"], *cells, since(o["metadata"].get("creationTimestamp"), now)]
 
 
 def row(kind: str, o: dict, wide: bool, now: float) -> list[str]:
