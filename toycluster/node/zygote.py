@@ -19,7 +19,7 @@ import setproctitle
 
 from toycluster.node import cri
 from toycluster.kernel import nsfs
-from toycluster.node import entrypoint
+from toycluster.node import entrypoint, stdio
 from toycluster.node import standins, webserver  # noqa: F401 - pre-imported: every pod shares their pages
 
 
@@ -40,12 +40,16 @@ def start_container(req: dict) -> None:
         os.dup2(out, 2)
         os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
         os.closerange(3, 1 << 16)    # no inherited pipe, socket or epoll handle
+        if req.get("stdio"):         # an exec session's stdio, handed over by the kubelet's streaming server
+            stdio.receive(req["stdio"], bool(req.get("tty")))
         setproctitle.setproctitle(f"toycluster pod {req['netns']} container {spec['name']}")
         enter = nsfs.enter_pod_netns if req["kind"] == "exec" else nsfs.enter_netns_only
         enter(req["netns"], req["info"]["hostname"])
         os.chdir("/")
         os.environ.clear()
         os.environ.update(req["env"])
+        if spec.get("stdin") and not req.get("stdio"):      # attachable: this process stays as the shim
+            stdio.shim(spec["name"], bool(spec.get("tty")), bool(spec.get("stdinOnce")))
         if req["kind"] == "exec":
             os.execvpe(req["what"][0], req["what"], req["env"])
         entrypoint.run_builtin(req["what"], spec, req["info"])

@@ -1,0 +1,206 @@
+"""kubelet's streaming server: pods/exec, pods/attach, pods/log and pods/portforward, as the API server's
+subresources hand them over (the router authenticates and finds the pod; api.streams[VERB] gets the connection).
+
+exec and attach speak kubectl's channel protocol over WebSocket (v5.channel.k8s.io down to channel.k8s.io): one
+channel byte per binary message, 0 stdin, 1 stdout, 2 stderr, 3 the error channel (a Status: Success, or
+NonZeroExitCode with the exit code as its cause), 4 resize ({"Width", "Height"}), and in v5 255 to close a
+stream (stdin's end of file). An exec's process is forked by the fork server (zygote.py) into the pod's
+namespaces, as `toycluster exec` enters them, with a pty (tty=true) or pipes handed over a Unix socket
+(stdio.receive); attach relays a `stdin: true` container's shim (stdio.shim), or follows the output of others.
+pods/log is logs.py's.
+"""
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import socket
+
+from toycluster.node import logs
+from toycluster.node.stream_io import Ends, Process, connect_shim, relay_shim
+from toycluster.node.stream_request import StreamError, container_of, flag, refuse, running
+from toycluster.wire import websocket
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
+FIRST_RESIZE_WAIT = 0.3       # a tty exec waits this long for kubectl's first size before starting its command
+DRAIN = 1.0                   # output still read after the process exits (not what a background child keeps)
+
+
+def container_env(pod: dict, container: dict, tty: bool) -> dict:
+    """What the container's process sees: PATH, HOSTNAME, its env (field references resolved), TERM with a tty."""
+    meta, spec, st = pod["metadata"], pod["spec"], pod.get("status", {})
+    refs = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"], "status.podIP": st.get("podIP"),
+            "spec.nodeName": spec.get("nodeName"), "status.hostIP": st.get("hostIP")}
+    env = {"PATH": PATH, "HOSTNAME": hostname(pod)}
+    for e in container.get("env") or []:
+        ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+        env[e["name"]] = str(refs.get(ref) or "") if ref else str(e.get("value", ""))
+    if tty:
+        env["TERM"] = "xterm"
+    return env
+
+
+def hostname(pod: dict) -> str:
+    return pod["spec"].get("hostname", pod["metadata"]["name"])[:63]
+
+
+class Channels:
+    """An open channel-protocol session over a WebSocket."""
+
+    def __init__(self, ws: websocket.WebSocket):
+        p = ws.protocol or ""
+        self.ws, self.version = ws, int(p[1]) if p[:1] == "v" and p[1:2].isdigit() else 1
+        self.alive = True
+
+    async def send(self, channel: int, data: bytes) -> None:
+        if self.alive:
+            try:
+                await self.ws.send(bytes([channel]) + data)
+            except websocket.Closed:
+                self.alive = False
+
+    async def finish(self, code: int | None, message: str = "") -> None:
+        """The error channel's last word (exit CODE, or None for an error with MESSAGE), then the close."""
+        if code == 0:
+            st = {"metadata": {}, "status": "Success"}
+        elif code is not None:
+            st = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                  "message": f"command terminated with non-zero exit code: exit status {code}",
+                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        else:
+            st = {"metadata": {}, "status": "Failure", "reason": "InternalError", "message": message}
+        if self.version >= 4:
+            await self.send(3, json.dumps(st).encode())
+        elif code != 0:
+            await self.send(3, (message or st["message"]).encode())
+        await self.ws.close()
+        self.ws.writer.close()
+
+
+class Streams:
+    """The streaming handlers of one cluster's kubelets: exec, attach, log, portforward (api.streams)."""
+
+    def __init__(self, cfg, zygote=None, spawner=None, store=None):
+        self.cfg, self.zygote, self.store = cfg, zygote, store
+        self.spawner = spawner or self.zygote_spawn
+        self.ids = itertools.count(1)
+
+    def handlers(self) -> dict:
+        return {"exec": self.exec, "attach": self.attach, "log": self.log, "portforward": self.portforward}
+
+    def pod_now(self, pod: dict) -> dict | None:
+        """The pod as the store has it now (POD itself without a store)."""
+        if self.store is None:
+            return pod
+        return self.store.get("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    async def zygote_spawn(self, pod, container, argv, fds, tty, env) -> Process:
+        """Fork ARGV into the pod's namespaces through the fork server, handing it FDS over a Unix socket."""
+        path = f"{self.cfg.state_dir}/exec-{os.getpid()}-{next(self.ids)}.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            listener.listen(1)
+            listener.setblocking(False)
+            netns = self.cfg.pod_ns(pod["metadata"]["namespace"], pod["metadata"]["name"])
+            info = {"name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+                    "hostname": hostname(pod), "ip": pod.get("status", {}).get("podIP")}
+            answer = await self.zygote.request("fork", netns=netns, kind="exec", what=argv, spec={"name": "exec"},
+                                               info=info, env=env, log=os.devnull, stdio=path, tty=tty)
+            conn, _ = await asyncio.wait_for(asyncio.get_running_loop().sock_accept(listener), 5)
+            with conn:
+                conn.setblocking(True)
+                socket.send_fds(conn, [b"x"], fds)
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return Process(answer["pid"], lambda pid: self.zygote.exit_code(pid, wait=1.0))
+
+    async def upgrade(self, head, reader, writer) -> Channels | None:
+        """Switch to WebSocket with the best channel protocol offered; None (refused, connection closed) if the
+        request is no WebSocket upgrade (a SPDY one, say)."""
+        if not websocket.is_upgrade(head.header(b"upgrade"), head.header(b"connection")):
+            what = head.header(b"upgrade").decode("latin-1") or "none"
+            await refuse(writer, 400, f"Upgrade request required (WebSocket; this kubelet does not speak {what})")
+            return None
+        offered = websocket.offered_protocols(head.header(b"sec-websocket-protocol"))
+        chosen = next((p for p in offered if p in PROTOCOLS), None)
+        if offered and chosen is None:
+            await refuse(writer, 400, f"none of the subprotocols {offered} is supported; "
+                                      f"this server speaks {list(PROTOCOLS)}")
+            return None
+        writer.write(websocket.handshake(head.header(b"sec-websocket-key"), chosen))
+        await writer.drain()
+        return Channels(websocket.WebSocket(reader, writer, protocol=chosen))
+
+    # -- exec ------------------------------------------------------------------------------------------
+    async def exec(self, pod, query, head, reader, writer) -> None:
+        try:
+            container = container_of(pod, query)
+            running(pod, container)
+            argv = query.get("command") or []
+            if not argv:
+                raise StreamError(400, "you must specify at least one command for the container")
+        except StreamError as e:
+            await refuse(writer, e.code, str(e))
+            return
+        tty = flag(query, "tty")
+        want = {0: flag(query, "stdin"), 1: flag(query, "stdout", True), 2: flag(query, "stderr", True) and not tty}
+        session = await self.upgrade(head, reader, writer)
+        if session is None:
+            return
+        ends = Ends(tty, want)
+        reading = asyncio.create_task(ends.from_client(session))
+        try:
+            if tty:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(ends.sized), FIRST_RESIZE_WAIT)
+            try:
+                proc = await self.spawner(pod, container, argv, ends.theirs, tty,
+                                          container_env(pod, container, tty))
+            finally:
+                ends.close_theirs()
+            pumps = [asyncio.create_task(ends.pump(fd, ch, session)) for fd, ch in ends.outputs.items()]
+            code = await proc.wait()
+            await asyncio.wait(pumps, timeout=DRAIN)
+            for p in pumps:
+                p.cancel()
+            await session.finish(code)
+        except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+            await session.finish(None, f"error executing command {argv}: {e}")
+        finally:
+            reading.cancel()
+            ends.close()
+
+    # -- attach ----------------------------------------------------------------------------------------
+    async def attach(self, pod, query, head, reader, writer) -> None:
+        try:
+            container = container_of(pod, query)
+            running(pod, container)
+        except StreamError as e:
+            await refuse(writer, e.code, str(e))
+            return
+        session = await self.upgrade(head, reader, writer)
+        if session is None:
+            return
+        if not container.get("stdin"):            # nothing to type into: the output, as it comes
+            path = logs.log_path(self.cfg, pod, container["name"], False)
+            await logs.follow_output(path, lambda data: session.send(1, data),
+                                     lambda: logs.still_running(self.pod_now(pod), container["name"]))
+            await session.finish(0)
+            return
+        netns = self.cfg.pod_ns(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        try:
+            shim_reader, shim_writer = await connect_shim(netns, container["name"])
+        except OSError as e:
+            await session.finish(None, f"unable to attach to container {container['name']}: {e}")
+            return
+        await relay_shim(session, shim_reader, shim_writer, flag(query, "stdin"))
+
+    async def log(self, pod, query, head, reader, writer) -> None:
+        await logs.serve(self.cfg, pod, query, writer, self.pod_now)
+
+    async def portforward(self, pod, query, head, reader, writer) -> None:
+        await refuse(writer, 501, "pods/portforward is not served by this kubelet: use `toycluster port-forward`")
