@@ -119,7 +119,8 @@ class ControlPlane:
             await asyncio.sleep(0.05)
         await asyncio.get_running_loop().run_in_executor(None, kubeconfig.make_certificates, self.cfg)
         crt, key = kubeconfig.paths(self.cfg)["server"]
-        rest = REST(self.api, f"{self.cfg.node_ip(1)}:{kubeconfig.API_PORT}", streaming.Streams(self.cfg).handlers())
+        streams = streaming.Streams(self.cfg, self.kubelets[0].zygote, store=self.store)   # exec: the fork server
+        rest = REST(self.api, f"{self.cfg.node_ip(1)}:{kubeconfig.API_PORT}", streams.handlers())
         try:
             sock = https.listen_in(nsfs.in_netns(self.cfg.node_ns(1)), self.cfg.node_ip(1), kubeconfig.API_PORT)
             self.https = await https.serve(rest, sock, https.tls_context(crt, key, ca))
