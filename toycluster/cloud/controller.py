@@ -6,6 +6,9 @@ pool (spec.loadBalancerIP if it is free and in the pool), writes it to status.lo
 when the Service goes or changes type, and writes the load balancer's address into the status of every Ingress of
 our class (what ingress-nginx's --publish-status-address does): `toycluster get ingress` shows it as ADDRESS.
 Status is written to the store directly: the API's apply ignores status, as kube-apiserver's main resource does.
+Events as the service controller records them (component service-controller): EnsuringLoadBalancer and
+EnsuredLoadBalancer when an address is given, DeletingLoadBalancer and DeletedLoadBalancer when it is taken back,
+SyncLoadBalancerFailed (Warning) when the pool is used up.
 
 start() runs the cloud's processes. They are not pods: each is forked from the control plane as the kubelet forks
 a container (setsid, its own log, every inherited descriptor closed, into its namespace), watched through a pidfd
@@ -23,11 +26,13 @@ import signal
 
 import setproctitle
 
+from toycluster.api import events
 from toycluster.api.selectors import ingress_class_matches
 from toycluster.cloud import lb
 from toycluster.kernel import nsfs, procs
 
 RESTART_DELAY = 1.0
+COMPONENT = "service-controller"     # the events' source, as cloud-controller-manager's service controller names it
 
 
 def _lb_ips(obj: dict) -> list[str]:
@@ -40,6 +45,7 @@ class CloudController:
         self.enabled = nsfs.netns_exists(lb.netns(cfg, "lb"))
         self.pool = lb.external_pool(cfg)
         self.procs: dict[str, dict] = {}
+        self.failed: set[str] = set()     # uids of Services whose SyncLoadBalancerFailed event was recorded
 
     # -- statuses --
     def reconcile(self) -> None:
@@ -50,7 +56,9 @@ class CloudController:
             have = _lb_ips(svc)
             if (svc.get("spec") or {}).get("type") != "LoadBalancer":
                 if any(ip in self.pool for ip in have):       # no longer a LoadBalancer: the address goes back
+                    self._event(svc, "DeletingLoadBalancer", "Deleting load balancer")
                     self._status(svc, {})
+                    self._event(svc, "DeletedLoadBalancer", "Deleted load balancer")
             elif have[:1] and have[0] in self.pool and have[0] not in claimed:
                 claimed.add(have[0])
             else:
@@ -60,15 +68,30 @@ class CloudController:
             ip = wanted if wanted in self.pool and wanted not in claimed else \
                 next((p for p in self.pool if p not in claimed), None)
             if ip is None:
-                print(f"cloud controller: service {svc['metadata']['namespace']}/{svc['metadata']['name']}: no free "
-                      f"external address left in {self.pool[0]}-{self.pool[-1]}", flush=True)
+                self._no_address(svc)
                 continue
             claimed.add(ip)
+            self.failed.discard(svc["metadata"].get("uid"))
+            self._event(svc, "EnsuringLoadBalancer", "Ensuring load balancer")
             self._status(svc, {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}})
+            self._event(svc, "EnsuredLoadBalancer", "Ensured load balancer")
         address = {"loadBalancer": {"ingress": [{"ip": lb.lb_ip(self.cfg)}]}}
         for ing in self.store.list("Ingress"):
             if ingress_class_matches(ing) and (ing.get("status") or {}) != address:
                 self._status(ing, address)
+
+    def _no_address(self, svc: dict) -> None:
+        """The pool is used up: said once per Service (upstream retries with a back-off and says it each time)."""
+        if svc["metadata"].get("uid") in self.failed:
+            return
+        self.failed.add(svc["metadata"].get("uid"))
+        reason = f"no free external address left in {self.pool[0]}-{self.pool[-1]}"
+        print(f"cloud controller: service {svc['metadata']['namespace']}/{svc['metadata']['name']}: {reason}", flush=True)
+        self._event(svc, "SyncLoadBalancerFailed",
+                    f"Error syncing load balancer: failed to ensure load balancer: {reason}", events.WARNING)
+
+    def _event(self, svc: dict, reason: str, message: str, type_: str = events.NORMAL) -> None:
+        events.record(self.store, svc, reason, message, type_, component=COMPONENT)
 
     def _status(self, obj: dict, status: dict) -> None:
         obj = copy.deepcopy(obj)

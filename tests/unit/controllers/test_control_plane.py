@@ -6,6 +6,7 @@ import pytest
 from toycluster.api import registry
 from toycluster.controllers import manager
 from toycluster.controllers import endpointslice
+from toycluster.controllers import deployment_util
 from toycluster.api import validation_core
 from toycluster.node import workloads
 from toycluster.api.store import Store
@@ -89,7 +90,13 @@ def test_new_template_rolls_out_to_a_new_replicaset(cp):
     api.apply([deployment(replicas=2)])
     settle(ctl)
     api.apply([deployment(replicas=2, image="traefik/whoami")])
-    settle(ctl)
+    for _ in range(6):                    # step by step: each step waits for the new pods to be ready
+        for i, pod in enumerate(store.list("Pod")):
+            if pod["metadata"].get("deletionTimestamp"):
+                store.delete("Pod", "default", pod["metadata"]["name"])
+            else:
+                _as_kubelet_reports(store, pod, f"10.244.1.{i + 2}")
+        settle(ctl)
     sets = sorted(store.list("ReplicaSet"), key=lambda r: r["spec"]["replicas"])
     assert [r["spec"]["replicas"] for r in sets] == [0, 2]
 
@@ -147,8 +154,9 @@ def test_namespace_deletion_empties_it_then_removes_it(cp):
 
 def test_template_hash_is_stable_and_name_safe():
     t = deployment()["spec"]["template"]
-    assert manager.template_hash(t) == manager.template_hash(dict(t))
-    assert set(manager.template_hash(t)) <= set(manager.POD_NAME_CHARS)
+    assert deployment_util.template_hash(t) == deployment_util.template_hash(dict(t))
+    assert set(deployment_util.template_hash(t)) <= set("456789bcdf")     # decimal digits, safely encoded
+    assert deployment_util.template_hash(t, 1) != deployment_util.template_hash(t)
 
 
 def test_store_lists_in_key_order_as_objects_come_and_go(cp):
@@ -256,16 +264,17 @@ def test_garbage_collector_looks_at_every_object_only_after_a_deletion(cp, monke
     api.apply([deployment("web", replicas=2)])
     settle(ctl)
     looked = []
-    real = ctl._exists
-    monkeypatch.setattr(ctl, "_exists", lambda obj, ref: (looked.append(obj["kind"]), real(obj, ref))[1])
-    ctl.garbage_collect()
+    gc = ctl.garbage_collector
+    real = gc.exists
+    monkeypatch.setattr(gc, "exists", lambda obj, ref: (looked.append(obj["kind"]), real(obj, ref))[1])
+    gc.reconcile()
     assert looked == []                                     # nothing changed since the last pass
     _as_kubelet_reports(store, store.list("Pod")[0], "10.244.1.2")
-    ctl.garbage_collect()
+    gc.reconcile()
     assert looked == ["Pod"]                                # the pod that changed, only
     looked.clear()
     api.delete("Deployment", "default", "web")
-    ctl.garbage_collect()                                   # a deletion: every owned object is looked at
+    gc.reconcile()                                   # a deletion: every owned object is looked at
     assert sorted(set(looked)) == ["Pod", "ReplicaSet"] and store.list("ReplicaSet") == []
 
 
