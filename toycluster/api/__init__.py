@@ -17,6 +17,8 @@ Modules, in reading order:
 - `store.py`: etcd: the objects, resource versions, the watch log and atomic persistence
 - `strategy.py`: the update strategies: what a write of an object or of its status keeps, immutable fields
 - `registry.py`: the registry: create, update, apply (all or nothing), graceful delete, scale, label
+- `patch.py`: PATCH: apply_patch() by Content-Type (JSON, merge, strategic merge), upstream's statuses and messages;
+  `patch_json.py` RFC 6902 (evanphx/json-patch), `patch_strategic.py` and `patch_lists.py` strategic merge
 - `status.py`: the API's errors as metav1.Status, with upstream's reasons and messages
 - `discovery.py`: discovery: /version, /api, /apis and each group version's resources
 - `columns.py`: the table convertors: each kind's row as `kubectl get` prints it
