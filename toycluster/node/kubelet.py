@@ -12,19 +12,17 @@ adopted after a control-plane restart.
 import asyncio
 import contextlib
 import copy
+import functools
 import os
 import signal
 import sys
-import time
 
-from toycluster.kernel import nsfs, procs
-from toycluster.node import pod_status, prober
-from toycluster.node import runtime
+from toycluster.node import pod_status, prober, termination
 from toycluster.node import workloads
+from toycluster.api import events
 from toycluster.api.store import now_rfc3339
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-GRACE_CAP = 2.0        # seconds a container gets between SIGTERM and SIGKILL here (upstream: 30)
 FIELD_REFS = {"metadata.name": "name", "metadata.namespace": "namespace", "status.podIP": "ip",
               "spec.nodeName": "node", "status.hostIP": "host_ip"}
 
@@ -65,18 +63,31 @@ class Kubelet:
 
     # -- reconcile: start what is new on this node, stop what is being deleted --
     def sync(self) -> None:
+        seen = set()
         for pod in self.store.list("Pod"):
             if pod["spec"].get("nodeName") != self.node:
                 continue
             uid = pod["metadata"]["uid"]
             rt = self.pods.get(uid)
+            seen.add(uid)
             if pod["metadata"].get("deletionTimestamp"):
-                if rt is None:
-                    self.loop.create_task(self.stop(pod, PodRuntime(pod, self._netns(pod))))
-                elif not rt.stopping:
-                    self.loop.create_task(self.stop(pod, rt))
+                if rt is None:     # deleted before this kubelet ran it (or before a restart): what runs in its netns
+                    rt = self.pods[uid] = PodRuntime(pod, self._netns(pod))
+                    rt.ip = pod.get("status", {}).get("podIP")
+                    found = runtime.list_containers(rt.netns, list(rt.containers))
+                    for c in rt.containers.values():
+                        c.pid = found.get(c.name)
+                self._stop(pod, rt)
             elif rt is None:
                 self.start(pod)
+        for uid in self.pods.keys() - seen:   # gone from the API at once (--grace-period=0 --force): stop it now
+            self._stop({"metadata": {"deletionTimestamp": now_rfc3339(), "deletionGracePeriodSeconds": 0},
+                        "spec": {}}, self.pods[uid])
+
+    def _stop(self, pod: dict, rt: PodRuntime) -> None:
+        if not rt.stopping:
+            rt.stopping = True
+            self.loop.create_task(self.stop(pod, rt))
 
     def _netns(self, pod: dict) -> str:
         return self.cfg.pod_ns(pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -91,16 +102,16 @@ class Kubelet:
         try:
             sandbox = await self.runtime.request("sandbox", **self._sandbox_request(pod, rt))
             rt.ip, fresh = sandbox["ip"], sandbox["fresh"]
-            found = self._processes_of(rt) if adopt and not fresh else {}
+            found = runtime.list_containers(rt.netns, list(rt.containers)) if adopt and not fresh else {}
             for c in rt.containers.values():
                 if rt.stopping:
                     return
                 status = old.get(c.name, {})
                 c.restarts = status.get("restartCount", 0)
                 pid = int(status.get("containerID", "x://0").split("://")[1])
-                if adopt and not fresh and not (pid and self._alive_in(pid, rt.netns)):
+                if adopt and not fresh and not (pid and runtime.runs_in(pid, rt.netns)):
                     pid = found.pop(c.name, 0)     # the store was saved before this container's pid was
-                if adopt and not fresh and pid and self._alive_in(pid, rt.netns):
+                if adopt and not fresh and pid and runtime.runs_in(pid, rt.netns):
                     c.pid, c.started_at, c.waiting = pid, status.get("state", {}).get("running", {}).get(
                         "startedAt", now_rfc3339()), None
                     last = status.get("lastState", {}).get("terminated")
@@ -115,29 +126,10 @@ class Kubelet:
                     await self.run(pod, rt, c)
         except Exception as e:
             for c in rt.containers.values():
-                c.waiting = f"CreateContainerError: {e}"
+                if c.waiting == "ContainerCreating":
+                    c.waiting = f"CreateContainerError: {e}"
+                    self.event(rt, c, "Failed", f"Error: {e}", events.WARNING)
         self.report(rt)
-
-    def _processes_of(self, rt: PodRuntime) -> dict:
-        """Container processes found in the pod's namespace: {container name: pid}, and None: [others].
-        Containers are session leaders titled "... container NAME"; a one-container pod's leader is its own."""
-        found, others = {}, []
-        for pid in nsfs.pids_in_netns([rt.netns]):
-            with contextlib.suppress(OSError):
-                if os.getsid(pid) != pid:
-                    continue
-                title = procs.cmdline(pid)
-                if title is None:
-                    continue
-                name = next((n for n in rt.containers if f" container {n}" in title), None)
-                if name is None and len(rt.containers) == 1 and not found:
-                    name = next(iter(rt.containers))
-                if name and name not in found:
-                    found[name] = pid
-                else:
-                    others.append(pid)
-        found[None] = others
-        return found
 
     def _sandbox_request(self, pod: dict, rt: PodRuntime) -> dict:
         """What the runtime needs for RunPodSandbox and RemovePodSandbox: names, the node's IPAM, and the
@@ -150,13 +142,6 @@ class Kubelet:
                 "hostname": rt.hostname, "fqdn": fqdn,
                 "resolv_conf": runtime.resolv_conf(rt.namespace, self.cfg.dns_ip()) if dns else None}
 
-    def _alive_in(self, pid: int, netns: str) -> bool:
-        try:
-            return procs.net_inode(pid) == nsfs.netns_inode(netns)
-        except OSError:
-            return False
-
-    # -- containers: fork, move into the pod, become the workload --
     def _info_env(self, rt: PodRuntime, c: Container) -> tuple[dict, dict]:
         """What the fork server needs to know of the pod, and the container's environment."""
         info = {"name": rt.name, "namespace": rt.namespace, "ip": rt.ip, "node": self.node,
@@ -173,9 +158,13 @@ class Kubelet:
         log = f"{self.log_dir(rt)}/{c.name}.log"
         if os.path.exists(log) and c.restarts:
             os.replace(log, log + ".previous")        # what `logs --previous` shows
+        self.event(rt, c, "Pulled", f'Container image "{c.spec["image"]}" already present on machine and can be '
+                   "accessed by the pod")             # built-in images: never a pull (texts: upstream 1.35+)
         pid = (await self.zygote.request("fork", netns=rt.netns, kind=kind, what=what, spec=c.spec, info=info,
                                          env=env, log=log))["pid"]
         c.pid, c.started_at, c.waiting = pid, now_rfc3339(), None
+        self.event(rt, c, "Created", "Container created")
+        self.event(rt, c, "Started", "Container started")
         if rt.stopping:        # the pod was deleted while its container was being forked
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -183,18 +172,19 @@ class Kubelet:
         self._watch(rt, c)
         self._start_probes(rt, c)
 
+    def exec_in(self, rt: PodRuntime, c: Container, kind: str):
+        """CRI's ExecSync for container C: run(command, timeout) -> (exit code or None, its output)."""
+        return prober.exec_runner(self.zygote, rt.netns, *self._info_env(rt, c), f"{self.log_dir(rt)}/.{c.name}.{kind}")
+
     def _start_probes(self, rt: PodRuntime, c: Container) -> None:
+        """Readiness runs as long as the container does, through termination too (the pod's Ready condition,
+        the endpoints' `serving`, says whether it still serves); liveness stops when the pod is deleted."""
         pid = c.pid
-        alive = lambda: c.pid == pid and not rt.stopping          # noqa: E731 - one container instance
-
-        def run_exec(command, timeout):             # CRI's ExecSync
-            return prober.exec_sync(self.zygote, rt.netns, *self._info_env(rt, c), command, timeout)
-
-        def once(probe):
-            return lambda: prober.run_once(probe, c.spec, rt.ip, self.node_ns, run_exec)
+        running = lambda: c.pid == pid and self.pods.get(rt.uid) is rt       # noqa: E731 - this instance
+        alive = lambda: running() and not rt.stopping                         # noqa: E731
 
         def readiness(ok: bool) -> None:
-            if alive():
+            if running():
                 c.ready = ok
                 self.report(rt)
 
@@ -202,13 +192,18 @@ class Kubelet:
             if not ok and alive():
                 print(f"{rt.namespace}/{rt.name}: container {c.name} failed its liveness probe, "
                       "will be restarted", flush=True)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
+                pod = self.store.get("Pod", rt.namespace, rt.name)
+                grace = termination.grace_period(pod, c.spec["livenessProbe"]) if pod else termination.DEFAULT_GRACE
+                self.loop.create_task(termination.kill(self, rt, c, f"Container {c.name} failed liveness probe, "
+                                                       "will be restarted", grace))
 
-        for kind, field, on_result in (("readiness", "readinessProbe", readiness),
-                                       ("liveness", "livenessProbe", liveness)):
-            if field in c.spec:
-                self.loop.create_task(prober.probe_loop(kind, c.spec[field], alive, once(c.spec[field]), on_result))
+        for kind, on_result, still in (("readiness", readiness, running), ("liveness", liveness, alive)):
+            if probe := c.spec.get(f"{kind}Probe"):
+                once = functools.partial(prober.probe_once, probe, c.spec, rt.ip, self.node_ns,
+                                         self.exec_in(rt, c, kind))
+                failed = functools.partial(self.event, rt, c, "Unhealthy", type_=events.WARNING,
+                                           prefix=f"{kind.capitalize()} probe failed: ")
+                self.loop.create_task(prober.probe_loop(kind, probe, still, once, on_result, failed))
 
     def _watch(self, rt: PodRuntime, c: Container) -> None:
         try:
@@ -227,6 +222,7 @@ class Kubelet:
         code = 137 if code is None else (128 - code if code < 0 else code)
         c.pid, c.last = None, (code, "Completed" if code == 0 else "Error", now_rfc3339())
         if rt.stopping:
+            self.report(rt)
             return
         policy = self.store.get("Pod", rt.namespace, rt.name)
         policy = policy["spec"].get("restartPolicy", "Always") if policy else "Never"
@@ -234,6 +230,9 @@ class Kubelet:
             c.restarts += 1
             delay = backoff(c.restarts)
             c.waiting = "CrashLoopBackOff" if delay else "ContainerCreating"
+            if delay:
+                self.event(rt, c, "BackOff", f"Back-off restarting failed container {c.name} in pod "
+                           f"{rt.name}_{rt.namespace}({rt.uid})", events.WARNING)
             self.loop.call_later(delay, lambda: self.loop.create_task(self._restart(rt, c)))
         self.report(rt)
 
@@ -245,21 +244,14 @@ class Kubelet:
             await self.run(pod, rt, c)
         except Exception as e:
             c.waiting = f"RunContainerError: {e}"
+            self.event(rt, c, "Failed", f"Error: {e}", events.WARNING)
         self.report(rt)
 
-    # -- deletion: SIGTERM, a grace period, SIGKILL, then CNI DEL and the namespace --
+    # -- deletion: every container stopped at once (termination.py), then CNI DEL and the namespace --
     async def stop(self, pod: dict, rt: PodRuntime) -> None:
-        rt.stopping = True
-        pids = [c.pid for c in rt.containers.values() if c.pid]
-        pids += [p for p in nsfs.pids_in_netns([rt.netns]) if p not in pids]
-        grace = min(pod["spec"].get("terminationGracePeriodSeconds", 30), GRACE_CAP)
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
-            deadline = time.time() + wait
-            while time.time() < deadline and any(procs.alive(p) for p in pids):
-                await asyncio.sleep(0.01)
+        grace = termination.grace_period(pod)
+        await asyncio.gather(*(termination.kill(self, rt, c, "", grace) for c in rt.containers.values() if c.pid))
+        await termination.kill_strays(rt.netns)
         for c in rt.containers.values():
             if c.pidfd is not None:
                 self._exited(rt, c)
@@ -272,14 +264,21 @@ class Kubelet:
         if current and current["metadata"]["uid"] == rt.uid:
             self.store.delete("Pod", rt.namespace, rt.name)
 
+    def event(self, rt: PodRuntime, c: Container, reason: str, message: str, type_: str = events.NORMAL,
+              prefix: str = "") -> None:
+        """An event about container C of RT's pod, as the kubelet records it (api/events.py counts repeats)."""
+        pod = self.store.get("Pod", rt.namespace, rt.name)
+        if pod is not None and pod["metadata"]["uid"] == rt.uid:
+            events.record(self.store, pod, reason, prefix + message, type_, component="kubelet", host=self.node,
+                          field_path=f"spec.containers{{{c.name}}}")
+
     # -- status, shaped as the API has it --
     def report(self, rt: PodRuntime) -> None:
         pod = self.store.get("Pod", rt.namespace, rt.name)
         if pod is None or pod["metadata"]["uid"] != rt.uid:
             return
         status = pod_status.status(rt, self.host_ip)
-        old = {k: v for k, v in pod.get("status", {}).items()}
-        if old != status:
+        if pod.get("status", {}) != status:
             pod = copy.deepcopy(pod)
             pod["status"] = status
             self.store.put(pod)

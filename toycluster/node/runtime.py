@@ -9,6 +9,7 @@ RemovePodSandbox calls CNI DEL and deletes the namespace. Requests come over jso
 own this work neither waits for the control plane's interpreter lock nor makes it wait, and the fork
 server (zygote.py), which forks the containers, stays small.
 """
+import contextlib
 import gc
 import os
 import shutil
@@ -17,7 +18,7 @@ import setproctitle
 
 from toycluster.node import cni
 from toycluster.node import cri
-from toycluster.kernel import nsfs
+from toycluster.kernel import nsfs, procs
 
 _ipams: dict[str, cni.IPAM] = {}      # one per node, loaded from its directory on first use
 
@@ -70,6 +71,37 @@ def remove_sandbox(req: dict) -> dict:
     shutil.rmtree(nsfs.etc_dir(req["netns"]), ignore_errors=True)
     shutil.rmtree(req["log_dir"], ignore_errors=True)
     return {}
+
+
+def list_containers(netns: str, names: list) -> dict:
+    """CRI's ListContainers, read from the kernel (for the kubelet, in its own process): the container processes
+    in pod NETNS, {container name: pid}, and None: [other session leaders]. Containers lead their sessions and
+    are titled "... container NAME"; a one-container pod's first leader is its container."""
+    found, others = {}, []
+    for pid in nsfs.pids_in_netns([netns]):
+        with contextlib.suppress(OSError):
+            if os.getsid(pid) != pid:
+                continue
+            title = procs.cmdline(pid)
+            if title is None:
+                continue
+            name = next((n for n in names if f" container {n}" in title), None)
+            if name is None and len(names) == 1 and not found:
+                name = names[0]
+            if name and name not in found:
+                found[name] = pid
+            else:
+                others.append(pid)
+    found[None] = others
+    return found
+
+
+def runs_in(pid: int, netns: str) -> bool:
+    """Does PID run in network namespace NETNS?"""
+    try:
+        return procs.net_inode(pid) == nsfs.netns_inode(netns)
+    except OSError:
+        return False
 
 
 def handle(req: dict) -> dict:
