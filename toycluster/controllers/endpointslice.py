@@ -1,15 +1,18 @@
 """kube-controller-manager's EndpointSlice and Endpoints controllers: which pods back each Service.
 
-A pod backs a Service when the Service's selector matches its labels and it has an IP. Its endpoint is
-`ready` when the pod's Ready condition is True (or the Service publishes not-ready addresses) and it is not
-being deleted. A named targetPort is resolved per pod from its containers' ports; a pod that does not
-declare the name gets no endpoint for that port (as upstream). Pods with the same resolved ports share one
-slice, and one Endpoints subset.
+A pod backs a Service when the Service's selector matches its labels and it has an IP. As upstream's
+podToEndpoint: its endpoint is `serving` when the pod's Ready condition is True, `terminating` once it is
+being deleted (it stays in the slice while it terminates), and `ready` when it serves and is not
+terminating, or always if the Service publishes not-ready addresses. The Endpoints object (v1) leaves
+terminating pods out unless the Service publishes not-ready addresses.
+A named targetPort is resolved per pod from its containers' ports; a pod that does not declare the name
+gets no endpoint for that port (as upstream). Pods with the same resolved ports share one slice, and one
+Endpoints subset.
 """
 import copy
 import random
 
-from toycluster.controllers.manager import POD_NAME_CHARS, owner_ref, pod_ready
+from toycluster.controllers.controller_utils import POD_NAME_CHARS, owner_ref, pod_ready
 from toycluster.api.selectors import label_selector_matches
 
 MANAGED_BY = "endpointslice-controller.k8s.io"
@@ -44,10 +47,10 @@ def desired(svc: dict, pods: list[dict]) -> dict[tuple, list[dict]]:
         if svc["spec"].get("ports") and not ports:
             continue
         terminating = bool(pod["metadata"].get("deletionTimestamp"))
-        ready = pod_ready(pod)
+        serving = pod_ready(pod)
         groups.setdefault(ports, []).append({
             "addresses": [status["podIP"]],
-            "conditions": {"ready": (ready or publish) and not terminating, "serving": ready or publish,
+            "conditions": {"ready": publish or (serving and not terminating), "serving": serving,
                            "terminating": terminating},
             "nodeName": pod["spec"].get("nodeName"),
             "targetRef": {"kind": "Pod", "name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
@@ -69,12 +72,14 @@ def service_labels(svc: dict) -> dict:
 def endpoints_object(svc: dict, groups: dict) -> dict:
     meta = svc["metadata"]
     labels = service_labels(svc)
+    publish = svc["spec"].get("publishNotReadyAddresses", False)
     subsets = []
     for ports, eps in sorted(groups.items()):
         subset = {}
         for key, want in (("addresses", True), ("notReadyAddresses", False)):
             addrs = [{"ip": e["addresses"][0], "nodeName": e["nodeName"], "targetRef": e["targetRef"]}
-                     for e in eps if e["conditions"]["ready"] == want and not e["conditions"]["terminating"]]
+                     for e in eps if e["conditions"]["ready"] == want
+                     and (publish or not e["conditions"]["terminating"])]
             if addrs:
                 subset[key] = addrs
         if subset:
