@@ -26,6 +26,7 @@ Modules, in reading order:
 - `watch.py`: watch: ADDED/MODIFIED/DELETED events from a resource version, 410 Gone when too old
 - `rest.py`: the Kubernetes REST API: paths, verbs, subresources, lists with selectors, Tables, patches
 - `openapi.py`: the OpenAPI documents kubectl reads for apply and explain
+- `openapi_schemas.py`: each kind's fields with types and descriptions (`kubectl explain`)
 - `https.py`: secure serving: HTTPS on node1's address, port 6443, client-certificate authentication
 - `server.py`: the local socket: the registry over HTTP+JSON on a Unix socket (the CLI and the components)
 - `events.py`: Events: record() what happened to an object, deduplicated with counts, kept an hour

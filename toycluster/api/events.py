@@ -5,7 +5,6 @@ source, object, reason, message and type as an earlier one is not written again,
 `lastTimestamp` moves (the correlator's deduplication). Events are kept for EVENT_TTL seconds and at most
 MAX_EVENTS of them (the API server's --event-ttl is one hour); `kubectl describe` and `kubectl get events` read them.
 """
-import hashlib
 import time
 
 from toycluster.api.store import CLUSTER_SCOPED, now_rfc3339
@@ -15,10 +14,21 @@ MAX_EVENTS = 2000
 NORMAL, WARNING = "Normal", "Warning"
 
 
-def _event_name(obj: dict, key: str) -> str:
-    """Upstream names an event <object name>.<16 hex digits of the time>; here the hex is of the dedup key, so
-    the same event always has the same name and a repeat updates it."""
-    return f"{obj['metadata']['name']}.{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+def _event_name(obj: dict) -> str:
+    """As upstream: <object name>.<the time in nanoseconds, in hex>, so events sort by name as they happened."""
+    return f"{obj['metadata']['name']}.{time.time_ns():x}"
+
+
+def _same(store, ns: str, ref: dict, fields: tuple) -> dict | None:
+    """The earlier event that this one repeats (the correlator's key: source, object, reason, message, type)."""
+    for e in store.list("Event", ns):
+        r = e.get("involvedObject", {})
+        if (r.get("uid"), r.get("name"), r.get("kind"), r.get("fieldPath", "")) == \
+                (ref["uid"], ref["name"], ref["kind"], ref.get("fieldPath", "")) and \
+                (e["source"].get("component", ""), e["source"].get("host", ""), e["reason"], e["message"],
+                 e["type"]) == fields:
+            return e
+    return None
 
 
 def involved(obj: dict, field_path: str = "") -> dict:
@@ -39,14 +49,13 @@ def record(store, obj: dict, reason: str, message: str, type_: str = NORMAL, com
     deployment-controller, ...); HOST the node for a kubelet's events."""
     ns = obj["metadata"].get("namespace", "default") if obj["kind"] not in CLUSTER_SCOPED else "default"
     ref = involved(obj, field_path)
-    key = "\0".join([component, host, ref["kind"], ns, ref["name"], ref["uid"], field_path, reason, message, type_])
-    name, now = _event_name(obj, key), now_rfc3339()
-    old = store.get("Event", ns, name)
+    now = now_rfc3339()
+    old = _same(store, ns, ref, (component, host, reason, message, type_))
     if old is not None:
         event = {**old, "count": old.get("count", 1) + 1, "lastTimestamp": now, "involvedObject": ref,
                  "metadata": {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}}
     else:
-        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": ns},
+        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": _event_name(obj), "namespace": ns},
                  "involvedObject": ref, "reason": reason, "message": message, "type": type_,
                  "source": {"component": component, **({"host": host} if host else {})},
                  "firstTimestamp": now, "lastTimestamp": now, "count": 1, "eventTime": None,

@@ -83,16 +83,17 @@ class API:
                 raise APIError(e.status, f"{label}: {e}", e.fields) from e
         return old
 
-    def create(self, doc: dict) -> dict:
-        """POST: a new object (409 if it exists)."""
+    def create(self, doc: dict, dry_run: bool = False) -> dict:
+        """POST: a new object (409 if it exists); DRY_RUN: checked whole, written nowhere."""
         obj = validated(doc, "")
         old = self._admit(obj)
         if old is not None:
             raise APIError(409, f"{label_of(obj)} already exists")
-        self._write(obj, None)
+        if not dry_run:
+            self._write(obj, None)
         return obj
 
-    def update(self, doc: dict, subresource: str = "") -> tuple[dict, bool]:
+    def update(self, doc: dict, subresource: str = "", dry_run: bool = False) -> tuple[dict, bool]:
         """PUT (and PATCH, once patched): the object written over its old self, or only its status; 409 if
         DOC names a resourceVersion that is no longer current. Returns (the object, whether it changed)."""
         meta = doc.get("metadata") or {}
@@ -113,7 +114,7 @@ class API:
                 new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
         if strategy.unchanged(old, new):
             return old, False
-        return self.store.put(new), True
+        return (new if dry_run else self.store.put(new)), True
 
     def _write(self, obj: dict, old: dict | None) -> str:
         if old is None:

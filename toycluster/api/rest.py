@@ -131,16 +131,27 @@ class REST:
         if verb == "list":
             return 200, self.list(t, query, accept)
         if verb == "get":
-            return 200, self._scale(self._existing(t)) if t.sub == "scale" else self._existing(t)
+            obj = self._existing(t)
+            if t.sub == "scale":
+                return 200, self._scale(obj)
+            if "as=Table" in accept:
+                return 200, tables.table(t.kind, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                         _first(query, "includeObject", "PartialObjectMetadata"))
+            return 200, obj
         if verb in ("create", "update", "patch") and len(body) > MAX_BODY:
             raise StatusError(413, "the request is too large", "RequestEntityTooLarge")
+        if verb in ("create", "update") and ctype not in ("application/json", "application/yaml", ""):
+            raise StatusError(415, f'the body of the request was in an unknown format - accepted media types '
+                                   f'include: application/json, application/yaml', "UnsupportedMediaType")
         if verb == "create":
             doc = _json(body)
             self._place(t, doc)
-            return 201, self.api.create(doc)
+            return 201, self.api.create(doc, dry_run=bool(_first(query, "dryRun")))
         if verb in ("update", "patch"):
             return self._write(t, verb, ctype, body, query)
         if verb == "delete":
+            if _first(query, "dryRun"):
+                return 200, self._existing(t)
             return self._delete(t, _json(body) if body else {})
         return 200, self._delete_collection(t, query)
 
@@ -183,7 +194,7 @@ class REST:
         self._place(t, doc)
         if doc["metadata"].get("name") != t.name:
             raise StatusError(400, "the name of the object does not match the name on the URL")
-        obj, _ = self.api.update(doc, t.sub)
+        obj, _ = self.api.update(doc, t.sub, dry_run=bool(_first(query, "dryRun")))
         return 200, obj
 
     def _write_scale(self, t: Target, verb, ctype, body, old) -> dict:

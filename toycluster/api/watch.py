@@ -38,6 +38,12 @@ def _shape(obj: dict, t, accept: str, query: dict, first: list) -> dict:
     return out
 
 
+def _bookmark(t, rv: int) -> dict:
+    from toycluster.api.kinds import KINDS_BY_KIND
+    return {"kind": t.kind, "apiVersion": KINDS_BY_KIND[t.kind]["apiVersion"],
+            "metadata": {"resourceVersion": str(rv), "annotations": {"k8s.io/initial-events-end": "true"}}}
+
+
 async def watch_stream(store, t, query: dict, accept: str):
     """Yield the watch's events as dicts {"type", "object"} until its timeout."""
     import asyncio
@@ -49,11 +55,14 @@ async def watch_stream(store, t, query: dict, accept: str):
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(float(_first(query, "timeoutSeconds", "0") or 0) or DEFAULT_TIMEOUT, 3600)
     first, rv_text = [True], _first(query, "resourceVersion")
-    if rv_text in ("", "0"):
+    initial = _first(query, "sendInitialEvents") == "true"
+    if rv_text in ("", "0") or initial:
         rv = store.rv
         for obj in store.list(t.kind, t.namespace or None):
             if wanted(obj):
                 yield {"type": "ADDED", "object": _shape(obj, t, accept, query, first)}
+        if initial:          # the watch-list protocol: a bookmark marks the end of the initial events
+            yield {"type": "BOOKMARK", "object": _bookmark(t, rv)}
     else:
         try:
             rv = int(rv_text)
