@@ -178,6 +178,18 @@ def parse_wrk(text: str) -> dict:
             "error_count": socket_errors + (int(non2xx.group(1)) if non2xx else 0)}
 
 
+def pss_kb(pid: int, field: str = "Pss:") -> int | None:
+    """A process's proportional set size (or FIELD of /proc/PID/smaps_rollup) in kB; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def verdict(ok) -> str:
     """A result table's verdict: - (no target), PASS or FAIL."""
     return "-" if ok is None else ("PASS" if ok else "FAIL")

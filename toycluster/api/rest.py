@@ -188,7 +188,7 @@ class REST:
             try:
                 doc = patch.apply_patch(old, body, ctype)
             except patch.PatchError as e:
-                raise StatusError(e.status, str(e)) from None
+                raise StatusError(e.status, str(e), e.reason) from None
         else:
             doc = _json(body)
         self._place(t, doc)

@@ -29,6 +29,19 @@ def cmd_status(args):
     return lifecycle.status(args.cluster)
 
 
+def cmd_kubeconfig(args):
+    """Print the cluster's kubeconfig (as `kind get kubeconfig`): kubectl --kubeconfig <(toycluster kubeconfig)."""
+    from toycluster.cluster import kubeconfig
+    if not lifecycle.exists(args.cluster):
+        raise UsageError(f"cluster {args.cluster} does not exist: `toycluster up` makes it")
+    try:
+        with open(kubeconfig.paths(config.ClusterConfig.load(args.cluster))["kubeconfig"]) as f:
+            sys.stdout.write(f.read())
+    except FileNotFoundError:
+        raise UsageError(f"cluster {args.cluster} has no kubeconfig yet (made by `toycluster up`)") from None
+    return 0
+
+
 
 
 def cmd_proxy_rules(args):
@@ -93,7 +106,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--dns-upstream", default="")
     sp.add_argument("--internet-cidr", default="203.0.113.0/24", help="the 'internet' segment (load balancer, user)")
     sp.add_argument("--dry-run", action="store_true", help="print the ip commands instead")
-    for name, fn, text in (("down", cmd_down, "remove a cluster"), ("status", cmd_status, "say what is up")):
+    for name, fn, text in (("down", cmd_down, "remove a cluster"), ("status", cmd_status, "say what is up"),
+                           ("kubeconfig", cmd_kubeconfig, "print the cluster's kubeconfig (for kubectl)")):
         verb(name, fn, text, namespaced=False).add_argument("--name", dest="cluster", default=argparse.SUPPRESS)
     kubectl.register(verb)            # get, apply, delete, scale, wait, exec, logs
     sp = verb("proxy-rules", cmd_proxy_rules, "print kube-proxy's rules for a node as iptables-save text")

@@ -130,6 +130,7 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         start_control_plane(cfg)
         ca_path = ca.result()
         install_addons(cfg)
+        wait_https(cfg)
         open(f"{cfg.state_dir}/{COMPLETE}", "w").close()     # an up killed before here left a half-made cluster
     except BaseException:
         network.teardown(cfg.name)
@@ -179,6 +180,21 @@ def install_addons(cfg, timeout: float = 20) -> None:
                                f"load balancer saw no ingress NodePort answer, in {timeout:.0f}s "
                                f"(see {cfg.state_dir}/logs/)")
         time.sleep(0.01)
+
+
+def wait_https(cfg, timeout: float = 10) -> None:
+    """Until the Kubernetes API accepts connections on node1's address (it starts once the CA is made)."""
+    import socket
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((cfg.node_ip(1), kubeconfig.API_PORT), timeout=1).close()
+            return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise UsageError(f"the Kubernetes API did not come up on {kubeconfig.server_url(cfg)}: {e} "
+                                 f"(see {cfg.state_dir}/controlplane.log)") from e
+            time.sleep(0.02)
 
 
 def _make_ca(cfg) -> str:
