@@ -106,7 +106,7 @@ def template_hash(template: dict, collision_count: int | None = None) -> str:
     """controller.ComputeHash: FNV-1a (32 bits) of the pod template (and the collision count), its decimal digits
     written in rand.SafeEncodeString's alphabet (hence names like web-7d9c5b8f6d)."""
     h = 0x811C9DC5
-    data = repr(_canonical(template)).encode()
+    data = repr(_canonical(semantic(template))).encode()
     if collision_count is not None:
         data += collision_count.to_bytes(4, "little")
     for byte in data:
@@ -122,8 +122,20 @@ def _canonical(value):
     return value
 
 
+def semantic(value):
+    """VALUE without its empty fields (None, {}, []): the API's Go structs do not tell `resources: {}` (which
+    kubectl sends back in a rollback) from no resources, and apimachinery's Semantic.DeepEqual treats empty and
+    nil maps and slices as equal."""
+    if isinstance(value, dict):
+        kept = {k: semantic(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [semantic(v) for v in value]
+    return value
+
+
 def without_hash(template: dict) -> dict:
-    t = copy.deepcopy(template)
+    t = semantic(template)
     labels = (t.get("metadata") or {}).get("labels")
     if labels is not None:
         labels.pop(HASH_LABEL, None)
@@ -131,8 +143,8 @@ def without_hash(template: dict) -> dict:
 
 
 def equal_ignore_hash(a: dict, b: dict) -> bool:
-    """EqualIgnoreHash: the two pod templates are the same but for the pod-template-hash label."""
-    return without_hash(a) == without_hash(b)
+    """EqualIgnoreHash: the two pod templates are the same but for the pod-template-hash label (and empty fields)."""
+    return semantic(without_hash(a)) == semantic(without_hash(b))
 
 
 def find_new_rs(d: dict, rss: list) -> dict | None:

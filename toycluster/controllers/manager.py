@@ -7,8 +7,6 @@ Deployment controller (so a rollout step reads ReplicaSet statuses counted from 
 after it (so the pods of what the step scaled are made or deleted in the same pass).
 """
 from toycluster.controllers.controller_utils import PodIndex
-from toycluster.controllers.controller_utils import POD_NAME_CHARS, owner_ref, pod_ready  # noqa: F401 (imported from
-#                                                                      here by modules written before the split)
 from toycluster.controllers.deployment import DeploymentController
 from toycluster.controllers.garbagecollector import GarbageCollector
 from toycluster.controllers.namespace import NamespaceController

@@ -157,15 +157,18 @@ def test_recreate_empties_the_old_replicaset_and_waits_for_its_pods_to_go(cp):
 
 
 def test_undo_reuses_the_old_replicaset_with_the_next_revision(cp):
-    """kubectl rollout undo patches the Deployment's template with the old ReplicaSet's: the controller finds that
-    ReplicaSet again (no new one), gives it revision 3 and keeps 1 in its revision-history."""
+    """kubectl rollout undo patches the Deployment's template with the old ReplicaSet's (as kubectl's Go types
+    serialise it: with `resources: {}`): the controller finds that ReplicaSet again (no new one), gives it revision 3
+    and keeps 1 in its revision-history."""
     store, api, ctl = cp
     api.apply([deployment()])
     rollout(store, ctl)
     first = store.list("ReplicaSet")[0]["metadata"]["name"]
     api.apply([deployment(image="traefik/whoami")])
     rollout(store, ctl)
-    api.apply([deployment()])
+    undo = deployment()
+    undo["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+    api.apply([undo])
     rollout(store, ctl)
     assert len(store.list("ReplicaSet")) == 2
     rs = store.get("ReplicaSet", "default", first)
