@@ -123,3 +123,49 @@ def test_logs_tail_timestamps_limit_and_follow(k):
     assert p.returncode == 0 and p.stdout == "a\nb\nc\n" and time.time() - t < 10, p
     p = k("logs", "once", "--previous")
     assert p.returncode == 1 and 'previous terminated container "once" in pod "once" not found' in p.stderr
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"])
+def test_port_forward_then_curl_from_the_machine(k, websockets):
+    """WebSocket-tunnelled SPDY (kubectl's default), and plain SPDY (its fallback, forced here)."""
+    import urllib.request
+    if k("get", "pod", "web").returncode:
+        k("run", "web", "--image=nginx")
+        k.cluster.wait_running(names=["web"])
+    port = free_port()
+    env = {**k.env, "KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets}
+    p = subprocess.Popen([KUBECTL, "port-forward", "pod/web", f"{port}:80"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env, cwd="/")
+    try:
+        assert "Forwarding from 127.0.0.1" in p.stdout.readline()
+        for _ in range(3):                  # one connection after the other through the same tunnel
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                assert r.status == 200 and b"Welcome to nginx!" in r.read()
+    finally:
+        p.terminate()
+        p.wait(5)
+
+
+def test_port_forward_to_a_closed_port_says_why(k):
+    import socket
+    port = free_port()
+    p = subprocess.Popen([KUBECTL, "port-forward", "pod/sleeper", f"{port}:9999"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=k.env, cwd="/")
+    try:
+        assert "Forwarding from 127.0.0.1" in p.stdout.readline()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.settimeout(5)
+            assert s.recv(10) == b""
+        out, _ = p.communicate(timeout=10)        # kubectl 1.37 gives up: "lost connection to pod"
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(5)
+    assert "error forwarding port 9999 to pod sleeper" in out and "connection refused" in out, out

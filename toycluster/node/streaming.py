@@ -7,7 +7,7 @@ NonZeroExitCode with the exit code as its cause), 4 resize ({"Width", "Height"})
 stream (stdin's end of file). An exec's process is forked by the fork server (zygote.py) into the pod's
 namespaces, as `toycluster exec` enters them, with a pty (tty=true) or pipes handed over a Unix socket
 (stdio.receive); attach relays a `stdin: true` container's shim (stdio.shim), or follows the output of others.
-pods/log is logs.py's.
+pods/log is logs.py's, pods/portforward portforward.py's.
 """
 import asyncio
 import contextlib
@@ -16,7 +16,7 @@ import json
 import os
 import socket
 
-from toycluster.node import logs
+from toycluster.node import logs, portforward
 from toycluster.node.stream_io import Ends, Process, connect_shim, relay_shim
 from toycluster.node.stream_request import StreamError, container_of, flag, refuse, running
 from toycluster.wire import websocket
@@ -203,4 +203,10 @@ class Streams:
         await logs.serve(self.cfg, pod, query, writer, self.pod_now)
 
     async def portforward(self, pod, query, head, reader, writer) -> None:
-        await refuse(writer, 501, "pods/portforward is not served by this kubelet: use `toycluster port-forward`")
+        if pod.get("status", {}).get("phase") != "Running" or not pod["status"].get("podIP"):
+            await refuse(writer, 400, f'pod {pod["metadata"]["name"]} is not running')
+            return
+        netns = self.cfg.pod_ns(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if not await portforward.serve(pod, netns, head, reader, writer):
+            await refuse(writer, 400, "Upgrade request required (WebSocket with subprotocol "
+                                      f"{portforward.WS_PROTOCOL}, or SPDY/3.1)")

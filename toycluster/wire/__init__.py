@@ -7,4 +7,5 @@ Modules, in reading order:
   where a head ends, the head parser with the refusals every server owes, the chunked-body reader
 - `websocket.py`: WebSocket (RFC 6455) for kubectl's exec, attach and port-forward: the handshake's accept key and
   subprotocol, frames (masking, fragments, ping/pong, close) on asyncio streams
+- `spdy.py`: SPDY/3.1 framing under kubectl's port-forward: frames, header blocks compressed with SPDY's dictionary
 """

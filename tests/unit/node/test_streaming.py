@@ -23,10 +23,13 @@ class Cfg:
     def __init__(self, root):
         self.state_dir = str(root)
 
+    def pod_ns(self, namespace, name):
+        return f"test.pod.{namespace}.{name}"
+
 
 def pod(containers=({"name": "c"},), running=True, name="p"):
     return {"metadata": {"name": name, "namespace": "default"}, "spec": {"containers": [dict(c) for c in containers]},
-            "status": {"podIP": "10.244.1.9", "containerStatuses": [
+            "status": {"phase": "Running" if running else "Pending", "podIP": "10.244.1.9", "containerStatuses": [
                 {"name": c["name"], "state": {"running": {}} if running else {"waiting": {"reason": "CrashLoopBackOff"}}}
                 for c in containers]}}
 
@@ -154,7 +157,6 @@ SHIM = ("import os, sys; from toycluster.node import stdio; stdio.shim(sys.argv[
 def test_attach_relays_a_tty_containers_shim(streams, tmp_path, monkeypatch):
     name = f"t{os.getpid()}-{time.monotonic_ns()}"
     monkeypatch.setattr(stream_io.nsfs, "in_netns", lambda netns: contextlib.nullcontext())
-    streams.cfg.pod_ns = lambda ns, p: "here"
     log = open(tmp_path / "c.log", "wb")
     shim = subprocess.Popen([sys.executable, "-c", SHIM, name, "tty", "echo hi; read x; echo got $x; exit 4"],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
