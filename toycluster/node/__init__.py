@@ -8,6 +8,7 @@ Modules, in reading order:
 - `stream_request.py`: what the streaming requests share: query flags, the container named, Status refusals
 - `stream_io.py`: the process side of exec and attach: a pty or pipes, exit codes, the relay to an attach shim
 - `logs.py`: pods/log: a container's log file with tailLines, since, timestamps, limitBytes and follow
+- `portforward.py`: pods/portforward: SPDY/3.1 in WebSocket (or after a SPDY upgrade) to the pod's ports
 - `termination.py`: kubelet's container termination: the grace period, preStop hooks, SIGTERM, then SIGKILL
 - `cri.py`: the CRI over pipes: JSON-line requests and answers matched by id, kubelet <-> the runtime's processes
 - `runtime.py`: the container runtime, a process of its own: pod sandboxes (netns, CNI ADD/DEL, /etc files)
