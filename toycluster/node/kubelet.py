@@ -18,6 +18,7 @@ import signal
 import sys
 
 from toycluster.node import pod_status, prober, termination
+from toycluster.node import runtime
 from toycluster.node import workloads
 from toycluster.api import events
 from toycluster.api.store import now_rfc3339
