@@ -1,6 +1,7 @@
-"""kube-scheduler: each pod without a node is bound to the node with the fewest pods among those its nodeSelector
-matches (ties to the lowest-numbered), as a Binding would; a pod no node fits stays Pending with PodScheduled False
-(reason Unschedulable).
+"""kube-scheduler: each pod without a node is bound to the node with the fewest pods among those that fit it (ties
+to the lowest-numbered), as a Binding would. A node fits when it is not cordoned (spec.unschedulable), its labels
+match the pod's nodeSelector, and the pod tolerates its NoSchedule and NoExecute taints (the NodeUnschedulable,
+NodeAffinity and TaintToleration filters). A pod no node fits stays Pending with PodScheduled False (Unschedulable).
 
 Events, component default-scheduler: Scheduled ("Successfully assigned default/web-7d9c5b8f6d-x2x4q to node1") and
 FailedScheduling (Warning, upstream's "0/2 nodes are available: ..." text), the latter again only after
