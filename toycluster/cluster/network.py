@@ -3,8 +3,12 @@
 The topology is computed as data first (a list of steps, each printable as the `ip` command that
 would do the same), then applied with pyroute2. Every object carries the cluster's name, so that
 teardown() finds and removes exactly what a cluster made, even with its state file gone.
+Each node has what a real node has, a default route to the node network's router (router_ip()); that
+router knows no way off the cluster (its routes: the node network, each node's pod range via the node), so
+the route leads nowhere off the machine.
 """
 import contextlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -26,11 +30,19 @@ def vtep_mac(n: int) -> str:
     return f"0e:7c:00:00:{n >> 8:02x}:{n & 0xff:02x}"
 
 
+def router_ip(cfg: ClusterConfig) -> str:
+    """The node network's router (the VPC router): its last usable address, held by br0 in <cluster>.net.
+    That namespace forwards but has no route beyond the cluster, so whatever is sent its way (a node's default
+    route: the internet, a Service IP no rule took) is answered "net unreachable"; nothing leaves the machine."""
+    return str(ipaddress.ip_network(cfg.node_cidr)[-2])
+
+
 def render(cfg: ClusterConfig) -> list[tuple]:
     """The whole node topology as data: one tuple per step, in the order they are applied."""
     net, prefix = cfg.net_ns, cfg.node_prefix
     steps = [("netns", net), ("sysctl", net, "net.ipv6.conf.all.disable_ipv6", 1),
              ("bridge", net, "br0"), ("up", net, "br0"),
+             ("addr", net, "br0", f"{router_ip(cfg)}/{prefix}"), ("sysctl", net, "net.ipv4.ip_forward", 1),
              ("veth", None, cfg.host_link, net, "host"), ("master", net, "host", "br0"), ("up", net, "host"),
              ("addr", None, cfg.host_link, f"{cfg.host_ip}/{prefix}"), ("up", None, cfg.host_link)]
     for n in range(1, cfg.nodes + 1):
@@ -43,6 +55,7 @@ def render(cfg: ClusterConfig) -> list[tuple]:
                   ("veth", net, f"node{n}", ns, "eth0"), ("master", net, f"node{n}", "br0"),
                   ("up", net, f"node{n}"),
                   ("addr", ns, "eth0", f"{cfg.node_ip(n)}/{prefix}"), ("up", ns, "eth0"),
+                  ("route", ns, "default", router_ip(cfg), None),      # a real node's default route
                   ("bridge", ns, "cni0", gateway_mac(n)), ("addr", ns, "cni0", f"{cfg.gateway(n)}/24"),
                   ("up", ns, "cni0")]
         if cfg.overlay == "vxlan":
@@ -59,6 +72,9 @@ def render(cfg: ClusterConfig) -> list[tuple]:
                           ("route", ns, subnet, peer_vtep, VXLAN_DEV)]
             else:                        # host-gw: the other node is the next hop for its pods
                 steps.append(("route", ns, subnet, cfg.node_ip(m), None))
+    # the router's route table: each node's pod range via the node (as a routes-based VPC's), so that its
+    # "net unreachable" answers find their way back to pods too; nothing beyond the cluster
+    steps += [("route", net, str(cfg.pod_subnet(n)), cfg.node_ip(n), None) for n in range(1, cfg.nodes + 1)]
     from toycluster.cloud import lb; steps += lb.topology(cfg)   # noqa: E702 - the internet, the cloud LB, the user
     return steps
 
@@ -136,7 +152,8 @@ def apply(steps: list[tuple]) -> None:
                             ipr(ns).route("add", dst=rest[0], gateway=rest[1], oif=idx(ns, rest[2]),
                                           flags=4)  # RTNH_F_ONLINK
                         else:
-                            ipr(ns).route("add", dst=rest[0], gateway=rest[1])
+                            dst = "0.0.0.0/0" if rest[0] == "default" else rest[0]
+                            ipr(ns).route("add", dst=dst, gateway=rest[1])
             except Exception as e:
                 raise RuntimeError(f"{as_ip_command(step)}: {e}") from e
     finally:

@@ -50,11 +50,26 @@ def endpoints_by_port(slices, node_name):
     return {k: [v[e] for e in sorted(v)] for k, v in table.items()}
 
 
+# Labels that hide a Service from kube-proxy: its informers list and watch with the selector
+# "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless" (cmd/kube-proxy), so a
+# Service with either label (any value) is, to kube-proxy, a Service that does not exist.
+IGNORED_LABELS = ("service.kubernetes.io/service-proxy-name", "service.kubernetes.io/headless")
+
+
+def proxied(svc: dict) -> bool:
+    """Does kube-proxy see SVC at all (none of IGNORED_LABELS on it)?"""
+    labels = (svc.get("metadata") or {}).get("labels") or {}
+    return not any(label in labels for label in IGNORED_LABELS)
+
+
 def service_ports(services):
-    """One record per service port that kube-proxy programs (skipping headless and ExternalName)."""
+    """One record per service port that kube-proxy programs (skipping headless and ExternalName Services,
+    and those with a label in IGNORED_LABELS)."""
     out = []
     for svc in services:
         meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
+        if not proxied(svc):
+            continue
         status = svc.get("status") or {}
         stype = spec.get("type") or "ClusterIP"
         cip = spec.get("clusterIP") or ""
