@@ -34,7 +34,10 @@ _FIELDS = {k: set(v.split()) for k, v in {  # known fields, so that a typo is an
                " allocateLoadBalancerNodePorts trafficDistribution",
     "sport": "name protocol appProtocol port targetPort nodePort",
     "template": "metadata spec",
+    "dnsConfig": "nameservers searches options",
+    "dnsOption": "name value",
 }.items()}
+MAX_DNS_NAMESERVERS, MAX_DNS_SEARCH_PATHS, MAX_DNS_SEARCH_CHARS = 3, 32, 2048   # upstream's, from libc's limits
 
 
 def _container(c, p, port_names):
@@ -69,10 +72,52 @@ def _container(c, p, port_names):
             raise bad(f"{p}.image", image, str(e)) from None
 
 
+def _pod_dns(spec, path):
+    """dnsPolicy, dnsConfig, hostname, subdomain and setHostnameAsFQDN, as upstream's validatePodDNSConfig."""
+    policy = enum(spec, path, "dnsPolicy", ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),
+                  "ClusterFirst")
+    for key in ("hostname", "subdomain"):
+        if get(spec, path, key, str):
+            check_dns(spec[key], f"{path}.{key}")
+    get(spec, path, "setHostnameAsFQDN", bool)
+    p, config = f"{path}.dnsConfig", get(spec, path, "dnsConfig", dict)
+    if policy == "None" and config is None:
+        raise FieldError(p, "Required value: must provide `dnsConfig` when `dnsPolicy` is None")
+    if config is None:
+        return
+    unknown(config, _FIELDS["dnsConfig"], p)
+    servers, searches = get(config, p, "nameservers", list) or [], get(config, p, "searches", list) or []
+    if policy == "None" and not servers:
+        raise FieldError(f"{p}.nameservers", "Required value: must provide at least one DNS nameserver when "
+                                             "`dnsPolicy` is None")
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        raise bad(f"{p}.nameservers", servers, f"must not have more than {MAX_DNS_NAMESERVERS} nameservers")
+    for i, server in enumerate(servers):
+        try:
+            ipaddress.ip_address(typed(server, str, f"{p}.nameservers[{i}]"))
+        except ValueError:
+            raise bad(f"{p}.nameservers[{i}]", server, "must be a valid IP address, (e.g. 10.9.8.7 or "
+                                                      "2001:db8::ffff)") from None
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        raise bad(f"{p}.searches", searches, f"must not have more than {MAX_DNS_SEARCH_PATHS} search paths")
+    for i, search in enumerate(searches):
+        typed(search, str, f"{p}.searches[{i}]")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        raise bad(f"{p}.searches", searches, f"must not have more than {MAX_DNS_SEARCH_CHARS} characters "
+                                             "(including spaces) in the search list")
+    for i, search in enumerate(searches):
+        check_dns(search[:-1] if search.endswith(".") else search, f"{p}.searches[{i}]", "subdomain")
+    for i, option in enumerate(get(config, p, "options", list) or []):
+        unknown(option, _FIELDS["dnsOption"], f"{p}.options[{i}]")
+        if not get(option, f"{p}.options[{i}]", "name", str):
+            raise FieldError(f"{p}.options[{i}]", "Required value: must not be empty")
+        get(option, f"{p}.options[{i}]", "value", str)
+
+
 def _pod_spec(spec, path, restart=("Always", "OnFailure", "Never")):
     unknown(spec, _FIELDS["podspec"], path)
     enum(spec, path, "restartPolicy", restart, "Always")
-    enum(spec, path, "dnsPolicy", ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"), "ClusterFirst")
+    _pod_dns(spec, path)
     names, port_names = set(), set()
     for group in ("initContainers", "containers"):
         for i, c in enumerate(get(spec, path, group, list, required=group == "containers") or []):

@@ -8,6 +8,7 @@ from toycluster.api.manifests import load
 from toycluster.cli import ingress
 from toycluster.cluster import lifecycle, network
 from toycluster.cluster.lifecycle import UsageError
+from toycluster.node import dns_config
 
 
 def client(args) -> apiclient.Client:
@@ -44,4 +45,4 @@ def pod_or_node(args, c, name: str):
     if getattr(args, "container", None) and args.container not in containers:
         raise UsageError(f"container {args.container} is not valid for pod {name}: choose one of: {containers}")
     cfg = config.ClusterConfig.load(args.cluster)
-    return cfg.pod_ns(args.namespace, name), pod["spec"].get("hostname", name)[:63], pod
+    return cfg.pod_ns(args.namespace, name), dns_config.uts_hostname(pod), pod   # the kernel's, as the kubelet's

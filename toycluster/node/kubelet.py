@@ -18,6 +18,7 @@ import signal
 import sys
 
 from toycluster.node import pod_status, prober, termination
+from toycluster.node import dns_config
 from toycluster.node import runtime
 from toycluster.node import workloads
 from toycluster.api import events
@@ -47,7 +48,7 @@ class PodRuntime:
         self.uid, self.netns = pod["metadata"]["uid"], netns
         self.namespace, self.name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         self.containers = {c["name"]: Container(c) for c in pod["spec"]["containers"]}
-        self.hostname = pod["spec"].get("hostname", self.name)[:63]
+        self.hostname = dns_config.uts_hostname(pod)      # the kernel's: the FQDN with setHostnameAsFQDN
         self.ip, self.stopping, self.started = None, False, now_rfc3339()
 
 
@@ -134,15 +135,12 @@ class Kubelet:
 
     def _sandbox_request(self, pod: dict, rt: PodRuntime) -> dict:
         """What the runtime needs for RunPodSandbox and RemovePodSandbox: names, the node's IPAM, and the
-        /etc files' contents the kubelet decides (hostname, FQDN, DNS config)."""
-        spec = pod["spec"]
-        fqdn = f"{rt.hostname}.{spec['subdomain']}.{rt.namespace}.svc.cluster.local" if spec.get("subdomain") else None
-        dns = spec.get("dnsPolicy", "ClusterFirst") != "Default"       # Default: the node's own resolv.conf
+        /etc files' contents the kubelet decides (hostname, FQDN, resolv.conf: dns_config.py)."""
         return {"netns": rt.netns, "node_netns": self.node_ns, "owner": f"{rt.namespace}/{rt.name}",
                 "gateway": self.cfg.gateway(self.n), **self.ipam, "log_dir": self.log_dir(rt),
-                "hostname": rt.hostname, "fqdn": fqdn,
-                "resolv_conf": runtime.resolv_conf(rt.namespace, self.cfg.dns_ip()) if dns else None}
+                **dns_config.sandbox_files(pod, self.cfg.dns_ip())}
 
+    # -- containers: fork, move into the pod, become the workload --
     def _info_env(self, rt: PodRuntime, c: Container) -> tuple[dict, dict]:
         """What the fork server needs to know of the pod, and the container's environment."""
         info = {"name": rt.name, "namespace": rt.namespace, "ip": rt.ip, "node": self.node,

@@ -23,12 +23,6 @@ from toycluster.kernel import nsfs, procs
 _ipams: dict[str, cni.IPAM] = {}      # one per node, loaded from its directory on first use
 
 
-def resolv_conf(namespace: str, dns_ip: str) -> str:
-    """What the kubelet puts in a ClusterFirst pod's /etc/resolv.conf."""
-    return (f"search {namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
-            f"nameserver {dns_ip}\noptions ndots:5\n")
-
-
 def hosts_file(ip: str, hostname: str, fqdn: str | None) -> str:
     """The kubelet-managed /etc/hosts of a pod."""
     names = f"{fqdn}\t{hostname}" if fqdn else hostname
@@ -46,6 +40,8 @@ def _ipam(req: dict) -> cni.IPAM:
 def run_sandbox(req: dict) -> dict:
     """RunPodSandbox: the network namespace (kept if it exists: CNI ADD is safe to repeat), CNI ADD, and
     the pod's hosts, hostname and resolv.conf where `ip netns exec` finds them. Answers {"ip", "fresh"}."""
+    if req.get("error"):                     # the kubelet could not make the pod's config (a too long FQDN)
+        raise ValueError(req["error"])
     netns = req["netns"]
     fresh = not nsfs.netns_exists(netns)
     if fresh:
@@ -54,9 +50,8 @@ def run_sandbox(req: dict) -> dict:
     ip = result["ips"][0]["address"].split("/")[0]
     etc = nsfs.etc_dir(netns)
     os.makedirs(etc, exist_ok=True)
-    files = {"hosts": hosts_file(ip, req["hostname"], req["fqdn"]), "hostname": req["hostname"] + "\n"}
-    if req["resolv_conf"] is not None:       # None for dnsPolicy Default: the node's own resolv.conf
-        files["resolv.conf"] = req["resolv_conf"]
+    files = {"hosts": hosts_file(ip, req.get("short_hostname", req["hostname"]), req["fqdn"]),
+             "hostname": req["hostname"] + "\n", "resolv.conf": req["resolv_conf"]}
     for name, text in files.items():
         with open(f"{etc}/{name}", "w") as f:
             f.write(text)

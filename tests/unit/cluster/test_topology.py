@@ -4,6 +4,7 @@ import ipaddress
 from toycluster import config
 
 from toycluster.node import cni
+from toycluster.node import dns_config
 from toycluster.node import kubelet
 from toycluster.cluster import network
 from toycluster.node import runtime
@@ -31,7 +32,17 @@ def test_host_gw_topology_as_ip_commands():
     assert "ip -n lab.node2 route add 10.244.1.0/24 via 192.168.50.11" in text
     for key in ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.ipv4.conf.all.route_localnet"):
         assert f"ip netns exec lab.node1 sysctl -w {key}=1" in text
-    assert not any("default" in t for t in text), "nothing may route out of the machine"
+    assert "ip -n lab.net addr add 192.168.50.254/24 dev br0" in text, "the node network's router"
+    assert "ip netns exec lab.net sysctl -w net.ipv4.ip_forward=1" in text
+    for n in (1, 2):                                   # a real node's default route, to that router
+        assert f"ip -n lab.node{n} route add default via 192.168.50.254" in text
+    assert network.router_ip(cfg) == "192.168.50.254"
+    defaults = [t for t in text if "default" in t]
+    assert len(defaults) == 2 and all("via 192.168.50.254" in t for t in defaults), \
+        "nothing but the nodes' routes to the router, which has no way out of the machine"
+    assert [t for t in text if t.startswith("ip -n lab.net route")] == [
+        "ip -n lab.net route add 10.244.1.0/24 via 192.168.50.11",
+        "ip -n lab.net route add 10.244.2.0/24 via 192.168.50.12"], "the router knows no way out of the cluster"
 
 
 def test_vxlan_topology_uses_flannel_scheme():
@@ -42,7 +53,8 @@ def test_vxlan_topology_uses_flannel_scheme():
     assert "ip -n lab.node1 route add 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink" in text
     assert "bridge -n lab.node1 fdb append 0e:7c:00:00:00:03 dev flannel.1 dst 192.168.50.13" in text
     assert "ip -n lab.node1 neigh add 10.244.2.0 lladdr 0e:7c:00:00:00:02 dev flannel.1 nud permanent" in text
-    assert not any("via 192.168.50" in t for t in text)
+    node_routes = [t for t in text if " route " in t and "default" not in t and not t.startswith("ip -n lab.net ")]
+    assert node_routes and not any("via 192.168.50" in t for t in node_routes), "pod ranges go over the VTEPs"
 
 
 def test_host_veth_name_fits_15_characters_whatever_the_pod_is_called():
@@ -76,7 +88,8 @@ def test_ipam_leases_on_disk_like_host_local(tmp_path):
 
 
 def test_kubelet_writes_resolv_conf_and_hosts_as_upstream():
-    assert runtime.resolv_conf("shop", "10.96.0.10") == (
+    pod = {"metadata": {"name": "web", "namespace": "shop"}, "spec": {}}
+    assert dns_config.resolv_conf(*dns_config.pod_dns(pod, ["10.96.0.10"], "")[0]) == (
         "search shop.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n")
     hosts = runtime.hosts_file("10.244.1.5", "db-0", "db-0.db.shop.svc.cluster.local")
     assert hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
