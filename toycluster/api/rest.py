@@ -11,7 +11,7 @@ are Status objects with upstream's codes, reasons and messages. The watch itself
 import base64
 import json
 
-from toycluster.api import discovery, openapi, selector_text, selectors, status, tables
+from toycluster.api import discovery, openapi, protobuf, selector_text, selectors, status, tables
 from toycluster.api.kinds import KINDS_BY_KIND
 from toycluster.api.registry import APIError
 from toycluster.api.status import StatusError
@@ -52,7 +52,12 @@ def _first(query: dict, key: str, default: str = "") -> str:
     return (query.get(key) or [default])[0]
 
 
-def _json(body: bytes) -> dict:
+def _json(body: bytes, ctype: str = "") -> dict:
+    if ctype == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode(body)
+        except protobuf.ProtobufError as e:
+            raise StatusError(400, f"the protobuf body could not be decoded: {e}", "BadRequest") from None
     try:
         doc = json.loads(body)
     except ValueError as e:
@@ -108,12 +113,25 @@ class REST:
             return e.status, self._from_api_error(e, path).status()
 
     def _from_api_error(self, e: APIError, path: str) -> StatusError:
+        """The registry's error as upstream's Status for the resource at PATH."""
         t = self.target(path)
-        if e.status == 422 and t is not None:
-            name = t.name or "?"
-            return status.invalid(t.kind, t.group, t.resource, name, e.fields or [("", str(e))])
-        text = str(e).split(": ", 1)[-1] if e.status in (404, 409) and ": " in str(e) else str(e)
-        return StatusError(e.status, text)
+        if t is None:
+            return StatusError(e.status, str(e))
+        name = t.name or e.name
+        if e.status == 422:
+            return status.invalid(t.kind, t.group, t.resource, name or "?", e.fields or [("", str(e))])
+        if e.reason == "NamespaceNotFound":
+            return status.not_found("namespaces", "", e.name)
+        if e.reason == "NamespaceTerminating":
+            return StatusError(403, f'{status.qualified(t.resource, t.group)} "{name}" is forbidden: unable to create '
+                                    f"new content in namespace {e.name} because it is being terminated", "Forbidden")
+        if e.reason == "AlreadyExists":
+            return status.already_exists(t.resource, t.group, name)
+        if e.reason == "NotFound":
+            return status.not_found(t.resource, t.group, name)
+        if e.reason == "Conflict":
+            return status.conflict(t.resource, t.group, name, str(e))
+        return StatusError(e.status, str(e).split(": ", 1)[-1] if e.status in (404, 409) else str(e))
 
     async def _verb(self, method, t: Target, query, accept, ctype, body):
         verb = {"GET": "get" if t.name else ("watch" if _first(query, "watch") in ("true", "1") else "list"),
@@ -140,13 +158,19 @@ class REST:
             return 200, obj
         if verb in ("create", "update", "patch") and len(body) > MAX_BODY:
             raise StatusError(413, "the request is too large", "RequestEntityTooLarge")
-        if verb in ("create", "update") and ctype not in ("application/json", "application/yaml", ""):
+        if verb in ("create", "update") and ctype not in ("application/json", "application/yaml", "",
+                                                          protobuf.MEDIA_TYPE):
             raise StatusError(415, f'the body of the request was in an unknown format - accepted media types '
-                                   f'include: application/json, application/yaml', "UnsupportedMediaType")
+                                   f'include: application/json, application/yaml, {protobuf.MEDIA_TYPE}',
+                              "UnsupportedMediaType")
         if verb == "create":
-            doc = _json(body)
+            doc = _json(body, ctype)
             self._place(t, doc)
-            return 201, self.api.create(doc, dry_run=bool(_first(query, "dryRun")))
+            try:
+                return 201, self.api.create(doc, dry_run=bool(_first(query, "dryRun")))
+            except APIError as e:
+                e.name = e.name if e.reason.startswith("Namespace") else (doc.get("metadata") or {}).get("name", "")
+                raise
         if verb in ("update", "patch"):
             return self._write(t, verb, ctype, body, query)
         if verb == "delete":
@@ -190,7 +214,7 @@ class REST:
             except patch.PatchError as e:
                 raise StatusError(e.status, str(e), e.reason) from None
         else:
-            doc = _json(body)
+            doc = _json(body, ctype)
         self._place(t, doc)
         if doc["metadata"].get("name") != t.name:
             raise StatusError(400, "the name of the object does not match the name on the URL")
