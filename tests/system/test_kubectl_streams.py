@@ -73,6 +73,8 @@ def test_exec_exit_codes_and_streams(k):
     assert (p.returncode, p.stdout) == (0, "PIPED IN\n")
     p = k("exec", "sleeper", "-c", "nope", "--", "true")
     assert p.returncode == 1 and "nope" in p.stderr
+    p = k("exec", "sleeper", "--", "no-such-command")
+    assert p.returncode == 1 and 'exec: "no-such-command": executable file not found in $PATH' in p.stderr, p
 
 
 def test_exec_it_gets_a_terminal_of_kubectls_size(k):
@@ -82,16 +84,17 @@ def test_exec_it_gets_a_terminal_of_kubectls_size(k):
 
 
 def test_exec_latency(k):
-    t = time.perf_counter()
-    for _ in range(5):
-        assert k("exec", "sleeper", "--", "true").returncode == 0
-    exec_s = (time.perf_counter() - t) / 5
-    t = time.perf_counter()
-    for _ in range(5):
-        assert k("get", "pod", "sleeper", "-o", "name").returncode == 0
-    get_s = (time.perf_counter() - t) / 5
-    print(f"kubectl exec true: {exec_s * 1000:.0f} ms; kubectl get pod: {get_s * 1000:.0f} ms")
-    assert exec_s < get_s + 0.25
+    """`kubectl exec POD -- true` costs little more than `kubectl get pod` (best of 5 each: the machine is shared)."""
+    def best(*args):
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            assert k(*args).returncode == 0
+            times.append(time.perf_counter() - t)
+        return min(times)
+    exec_s, get_s = best("exec", "sleeper", "--", "true"), best("get", "pod", "sleeper", "-o", "name")
+    print(f"kubectl exec true: {exec_s * 1000:.0f} ms; kubectl get pod: {get_s * 1000:.0f} ms (best of 5)")
+    assert exec_s < get_s + 0.15
 
 
 def test_run_rm_it_talks_to_the_container_and_removes_the_pod(k):

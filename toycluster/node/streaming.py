@@ -14,6 +14,8 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
+import signal
 import socket
 
 from toycluster.node import logs, portforward
@@ -24,6 +26,8 @@ from toycluster.wire import websocket
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 FIRST_RESIZE_WAIT = 0.3       # a tty exec waits this long for kubectl's first size before starting its command
+NOT_FOUND = ("error executing command in container: failed to exec in container: OCI runtime exec failed: exec failed: "
+             'unable to start container process: exec: "{0}": {1}: unknown')
 DRAIN = 1.0                   # output still read after the process exits (not what a background child keeps)
 
 
@@ -39,6 +43,13 @@ def container_env(pod: dict, container: dict, tty: bool) -> dict:
     if tty:
         env["TERM"] = "xterm"
     return env
+
+
+def findable(command: str, path: str) -> bool:
+    """COMMAND can be executed (a path, or a name found on PATH): pods here see the machine's files."""
+    if "/" in command:
+        return os.access(command, os.X_OK) and not os.path.isdir(command)
+    return shutil.which(command, path=path) is not None
 
 
 def hostname(pod: dict) -> str:
@@ -69,7 +80,9 @@ class Channels:
                   "message": f"command terminated with non-zero exit code: exit status {code}",
                   "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
         else:
-            st = {"metadata": {}, "status": "Failure", "reason": "InternalError", "message": message}
+            st = {"metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+                  "message": f"Internal error occurred: {message}",
+                  "details": {"causes": [{"message": message}]}}
         if self.version >= 4:
             await self.send(3, json.dumps(st).encode())
         elif code != 0:
@@ -151,6 +164,12 @@ class Streams:
         session = await self.upgrade(head, reader, writer)
         if session is None:
             return
+        env = container_env(pod, container, tty)
+        if not findable(argv[0], env["PATH"]):
+            why = (f"stat {argv[0]}: no such file or directory" if "/" in argv[0]
+                   else "executable file not found in $PATH")
+            await session.finish(None, NOT_FOUND.format(argv[0], why))
+            return
         ends = Ends(tty, want)
         reading = asyncio.create_task(ends.from_client(session))
         try:
@@ -158,12 +177,16 @@ class Streams:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(ends.sized), FIRST_RESIZE_WAIT)
             try:
-                proc = await self.spawner(pod, container, argv, ends.theirs, tty,
-                                          container_env(pod, container, tty))
+                proc = await self.spawner(pod, container, argv, ends.theirs, tty, env)
             finally:
                 ends.close_theirs()
             pumps = [asyncio.create_task(ends.pump(fd, ch, session)) for fd, ch in ends.outputs.items()]
-            code = await proc.wait()
+            exited = asyncio.create_task(proc.wait())
+            await asyncio.wait([exited, reading], return_when=asyncio.FIRST_COMPLETED)
+            if tty and not exited.done():       # kubectl went: the terminal hangs up, as a closed pty master does
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGHUP)
+            code = await exited
             await asyncio.wait(pumps, timeout=DRAIN)
             for p in pumps:
                 p.cancel()

@@ -231,3 +231,32 @@ def test_stamp_marks_only_line_starts():
     out, start = logs.stamp(b"a\nb", 0.5, True)
     assert out == b"1970-01-01T00:00:00.500000000Z a\n1970-01-01T00:00:00.500000000Z b" and not start
     assert logs.stamp(b"c\n", 0.5, False) == (b"c\n", True)
+
+
+def test_exec_of_a_missing_command_is_upstreams_internal_error(streams):
+    got = run(session(streams, pod(), {"command": ["no-such-command-here"], "stdout": ["true"]}))
+    status = json.loads(got[3])
+    assert status["reason"] == "InternalError" and status["code"] == 500
+    assert 'exec: "no-such-command-here": executable file not found in $PATH' in status["message"]
+
+
+def test_a_tty_exec_hangs_up_when_kubectl_goes(streams, tmp_path):
+    marker = tmp_path / "hup"
+
+    async def go():
+        head, reader, writer = await request(streams, "exec", pod(), {
+            "command": ["sh", "-c", f"trap 'echo hup > {marker}; exit 1' HUP; echo ready; sleep 30 & wait"],
+            "stdin": ["true"], "tty": ["true"]})
+        sock = ws.WebSocket(reader, writer, client=True)
+        await sock.send(b"\x04" + json.dumps({"Width": 80, "Height": 24}).encode())
+        seen = b""
+        while b"ready" not in seen:
+            seen += (await sock.recv())[1][1:]
+        await sock.close()
+        writer.close()
+        for _ in range(50):
+            if marker.exists():
+                return True
+            await asyncio.sleep(0.1)
+        return False
+    assert run(go())
