@@ -194,3 +194,20 @@ def test_probe_messages_as_the_kubelet_words_them(monkeypatch):
     assert once({"httpGet": {"port": 8080, "path": "/healthz"}}) == (
         False, 'Get "http://10.244.1.2:8080/healthz": dial tcp 10.244.1.2:8080: connect: connection refused')
     assert prober.dial_error("10.244.1.2", 5432, asyncio.TimeoutError()) == "dial tcp 10.244.1.2:5432: i/o timeout"
+
+
+def test_every_failed_probe_is_reported_and_the_verdict_changes_at_the_threshold():
+    results = iter([(False, "a"), (False, "b"), (True, ""), (False, "c"), (False, "after the container went")])
+    verdicts, failures, left = [], [], [5]
+
+    def alive():
+        return left[0] > 0
+
+    async def once():
+        left[0] -= 1
+        return next(results)
+
+    probe = {"periodSeconds": 0, "failureThreshold": 2}
+    asyncio.run(prober.probe_loop("readiness", probe, alive, once, verdicts.append, failures.append))
+    assert failures == ["a", "b", "c"]          # upstream records Unhealthy on every failure (while it runs)
+    assert verdicts == [False, True]            # not ready after 2 in a row, ready again after 1 success
