@@ -5,7 +5,8 @@ Topology (topology(), steps in nodes.py's format, applied by nodes.apply with th
   <cluster>.lb     the load balancer: eth0 on the node network (.2), eth1 on the internet (.10), ip_forward=1
   <cluster>.user   the user: eth0 at .100, resolv.conf -> the public DNS server
   <cluster>.dns    the public DNS server (public_dns.py): eth0 at .53
-No namespace has a default route: nothing leaves the machine, and the machine's shell has no leg on the internet.
+None of these has a default route (the nodes' leads to the node network's router, which has no way out
+either): nothing leaves the machine, and the machine's shell has no leg on the internet.
 
 The balancer (run_lb(), a process the control plane forks into <cluster>.lb) is the kernel's NAT, as an NLB or
 IPVS is: each frontend (address:port) is a chain of DNAT rules, one per healthy node, `-m statistic --mode random`,
