@@ -176,3 +176,19 @@ def test_sigkill_after_the_grace_period_and_the_probe_failures_in_events(term):
     assert time.monotonic() - deleted >= 3 and not alive(pid)
     assert ("Killing", "Stopping container main") in {(e["reason"], e["message"])
                                                       for e in kubelet_events(c, "stubborn")}
+
+
+def test_a_crashing_container_gets_backoff_events(term):
+    c = term
+    c.apply(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crash"},
+                        "spec": {"containers": [{"name": "main", "image": "busybox",
+                                                 "command": ["sh", "-c", "exit 1"]}]}}) + "\n")
+    backoff = poll(lambda: [e for e in kubelet_events(c, "crash") if e["reason"] == "BackOff"], timeout=15,
+                   what="a BackOff event")
+    uid = c.api_pod("crash")["metadata"]["uid"]
+    assert backoff[0]["type"] == "Warning"
+    assert backoff[0]["message"] == f"Back-off restarting failed container main in pod crash_default({uid})"
+    started = [e for e in kubelet_events(c, "crash") if e["reason"] == "Started"]
+    assert started and started[0]["count"] >= 2, started        # one event, counted again on each start
+    c.api().delete("Pod", "default", "crash")
+    poll(lambda: c.api_pod("crash") is None, timeout=15, what="crash to be gone")
