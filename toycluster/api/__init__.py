@@ -27,6 +27,8 @@ Modules, in reading order:
 - `rest.py`: the Kubernetes REST API: paths, verbs, subresources, lists with selectors, Tables, patches
 - `openapi.py`: the OpenAPI documents kubectl reads for apply and explain
 - `openapi_schemas.py`: each kind's fields with types and descriptions (`kubectl explain`)
+  from upstream-named tables: `openapi_meta.py` (ObjectMeta, LabelSelector, Time, IntOrString), `openapi_pod.py`,
+  `openapi_container.py`, `openapi_core.py` (Service, Node, ...), `openapi_apps.py`, `openapi_networking.py`
 - `https.py`: secure serving: HTTPS on node1's address, port 6443, client-certificate authentication
 - `server.py`: the local socket: the registry over HTTP+JSON on a Unix socket (the CLI and the components)
 - `events.py`: Events: record() what happened to an object, deduplicated with counts, kept an hour
