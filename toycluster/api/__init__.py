@@ -25,6 +25,8 @@ Modules, in reading order:
 - `tables.py`: Table responses (meta.k8s.io/v1) for `kubectl get`, from columns.py
 - `watch.py`: watch: ADDED/MODIFIED/DELETED events from a resource version, 410 Gone when too old
 - `rest.py`: the Kubernetes REST API: paths, verbs, subresources, lists with selectors, Tables, patches
+- `protobuf.py`: request bodies in application/vnd.kubernetes.protobuf (the typed `kubectl create`s) decoded to
+  JSON's dict; `protobuf_types.py` the messages' field tables (upstream's generated.proto numbers)
 - `openapi.py`: the OpenAPI documents kubectl reads for apply and explain
 - `openapi_schemas.py`: each kind's fields with types and descriptions (`kubectl explain`)
   from upstream-named tables: `openapi_meta.py` (ObjectMeta, LabelSelector, Time, IntOrString), `openapi_pod.py`,
