@@ -1,5 +1,5 @@
 """The north-south path on a real cluster (issue 5): user -> public DNS -> cloud load balancer -> NodePort on a node
--> ingress controller pod -> Service ClusterIP -> pod, over HTTP and HTTPS; LoadBalancer Services; a node taken
+-> ingress controller pod -> a ready endpoint (pod), over HTTP and HTTPS; LoadBalancer Services; a node taken
 off the network and put back under a retrying client; bad requests; a reload under load; bad manifests.
 
 One 3-node cluster of this module's own: CoreDNS is on node1, the ingress controller on node3 (the last node), the
@@ -40,7 +40,9 @@ spec:
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {name: shop}
+metadata:
+  name: shop
+  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}   # HTTP is served too (default: 308 to https)
 spec:
   ingressClassName: nginx
   tls: [{hosts: [shop.example.com]}]
@@ -137,7 +139,7 @@ def test_user_reaches_a_pod_through_dns_lb_nodeport_ingress_and_service(north):
                what="the access-log line")
     fields = log[0].split()
     assert "[default-orders-80]" in fields and fields[-1] == "shop.example.com", log
-    assert any(f.endswith(":80") and f.startswith("10.") for f in fields), log    # the ClusterIP is the upstream
+    assert any(f.endswith(":8080") and f.startswith("10.") for f in fields), log  # a pod is the upstream
     status = c.ok("lb")
     assert "203.0.113.10:80" in status and "node1=healthy node2=healthy node3=healthy" in status, status
     conntrack = c.exec("lb", "conntrack", "-L", check=None).stdout

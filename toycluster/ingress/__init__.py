@@ -1,13 +1,18 @@
 """ingress-nginx: the ingress controller, run as the built-in workload of image toycluster/ingress-controller (its
 pod imports this package; node/workloads.py names the entry point, controller.main). It routes requests by Host and
-path to a Service's ClusterIP or endpoints, per request, terminates TLS, and answers as nginx does.
+path to a Service's ready endpoints, balanced per request (or to its ClusterIP with service-upstream), acts on the
+most used annotations, terminates TLS, and answers as nginx does.
 
 Modules, in reading order:
 - `controller.py`: the controller process: settings from the environment, the informer that rebuilds routes and
   certificates, upstream pools, access and error log, timeouts, and main() (the pod's entry point)
 - `routes.py`: the route table from Ingresses (host, path types, default backend, classes), the Service and
   endpoint lookup, and the request head sent upstream (proxy headers, hop-by-hop headers dropped)
-- `proxy.py`: one client connection (HTTP/1.0 and 1.1, keep-alive, pipelining, streamed bodies, nginx's answers)
+- `annotations.py`: nginx.ingress.kubernetes.io/* annotations: service-upstream, rewrite-target and use-regex,
+  ssl-redirect, affinity cookie; the rewrite, the https:// redirect and the session cookie they call for
+- `balancer.py`: the endpoint for one request: round robin per upstream, cookie affinity, or the ClusterIP
+- `proxy.py`: one client connection (HTTP/1.0 and 1.1, keep-alive, pipelining, streamed bodies, nginx's answers,
+  ssl-redirect's 308, websocket tunnels)
 - `upstream.py`: one keep-alive connection to a Service or a pod: the response head and its body, streamed back
 - `http1.py`: nginx's HTTP/1.x policy on wire/http1.py: limits (414, 431), reason phrases and error pages, the
   data path's Request, path rules, the upstream's response head cleaned of hop-by-hop headers

@@ -4,14 +4,17 @@ It is an API client, as the real one: an informer lists and watches Ingresses, S
 kubernetes.io/tls Secrets; every change rebuilds the route table (routes.build_routes) and the TLS contexts and
 swaps them in, so a reload drops no connection. It listens on 80 (HTTP) and 443 (HTTPS, SNI: the certificate of the
 Secret an Ingress's `tls` names, else a default certificate for all Ingress hosts, signed by the cluster CA).
-A request goes to the Service's ClusterIP (kube-proxy picks the pod, so its rules are on the path a learner traces);
-ROUTE_TO=endpoints sends it to the ready endpoints directly, round-robin, as ingress-nginx does by default.
+A request goes to one of the Service's ready endpoints, picked per request (balancer.py: round robin, or cookie
+affinity), as ingress-nginx does; an Ingress annotated `nginx.ingress.kubernetes.io/service-upstream: "true"` (or
+ROUTE_TO=service for all) sends it to the ClusterIP instead, where kube-proxy picks the pod per connection.
 One access-log line per request, ingress-nginx's log-format-upstream with the Host added at the end:
   CLIENT - - [TIME] "REQUEST" STATUS BYTES "REFERER" "UA" REQ_LEN REQ_TIME [UPSTREAM_NAME] [] UPSTREAM_ADDR
   UPSTREAM_RESP_LEN UPSTREAM_TIME UPSTREAM_STATUS REQUEST_ID HOST
-Settings (environment): TOYCLUSTER_API, INGRESS_CLASS (nginx), ROUTE_TO (service|endpoints), CLIENT_HEADER_TIMEOUT
+Settings (environment): TOYCLUSTER_API, INGRESS_CLASS (nginx), ROUTE_TO (endpoints|service), CLIENT_HEADER_TIMEOUT
 (10 s), CLIENT_BODY_TIMEOUT (60), KEEPALIVE_TIMEOUT (75), PROXY_CONNECT_TIMEOUT (5), PROXY_READ_TIMEOUT (60),
-UPSTREAM_KEEPALIVE_CONNECTIONS (320), USE_FORWARDED_HEADERS (false), WORKERS (1; more share the listening sockets).
+UPSTREAM_KEEPALIVE_CONNECTIONS (320), USE_FORWARDED_HEADERS (false), WORKERS (auto: one per CPU as
+ingress-nginx's worker-processes, at most 4 here; they share the listening sockets, each balances on its own),
+HSTS (true: max-age=31536000; includeSubDomains), SERVER_TOKENS (false: no Server header, as ingress-nginx's default).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import time
 from toycluster.ingress import routes as ingress
 from toycluster.api.informer import Informer
 from toycluster.api.selectors import INGRESS_CLASS, ingress_class_matches
+from toycluster.ingress.balancer import Balancer
 from toycluster.ingress.proxy import Client
 from toycluster.ingress.upstream import Upstream
 
@@ -35,14 +39,18 @@ class Settings:
     def __init__(self, env):
         num = lambda k, d: float(env.get(k) or d)            # noqa: E731
         self.api, self.class_name = env.get("TOYCLUSTER_API", ""), env.get("INGRESS_CLASS") or INGRESS_CLASS
-        self.direct = (env.get("ROUTE_TO") or "service").lower() == "endpoints"
+        on = lambda k, d: (env.get(k) or d).lower() in ("1", "true", "yes", "on")   # noqa: E731
+        self.direct = (env.get("ROUTE_TO") or "endpoints").lower() != "service"
+        self.hsts = b"Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n" if on("HSTS", "true") else b""
+        self.server_tokens = on("SERVER_TOKENS", "false")
         self.header_timeout, self.body_timeout = num("CLIENT_HEADER_TIMEOUT", 10), num("CLIENT_BODY_TIMEOUT", 60)
         self.keepalive_timeout, self.send_timeout = num("KEEPALIVE_TIMEOUT", 75), num("SEND_TIMEOUT", 60)
         self.connect_timeout, self.read_timeout = num("PROXY_CONNECT_TIMEOUT", 5), num("PROXY_READ_TIMEOUT", 60)
         self.upstream_idle, self.keepalive = num("UPSTREAM_KEEPALIVE_TIMEOUT", 60), int(num("UPSTREAM_KEEPALIVE_CONNECTIONS", 320))
-        self.trust_forwarded = (env.get("USE_FORWARDED_HEADERS") or "").lower() in ("1", "true", "yes", "on")
+        self.trust_forwarded = on("USE_FORWARDED_HEADERS", "false")
         self.http_port, self.https_port = int(num("HTTP_PORT", 80)), int(num("HTTPS_PORT", 443))
-        self.workers = max(1, int(num("WORKERS", 1)))
+        workers = env.get("WORKERS") or "auto"
+        self.workers = min(os.cpu_count() or 1, 4) if workers == "auto" else max(1, int(workers))
         state = os.path.dirname(self.api) if self.api else "/var/lib/toycluster"
         self.ca_cert, self.ca_key = env.get("CA_CERT") or f"{state}/pki/ca.crt", env.get("CA_KEY") or f"{state}/pki/ca.key"
 
@@ -57,29 +65,15 @@ class Controller:
     def __init__(self, loop, s: Settings):
         self.loop, self.s = loop, s
         self.routes, self.services, self.slices = ingress.Routes(), {}, {}
-        self.clients, self.upstreams, self.pools, self.owner, self.prints = set(), set(), {}, {}, {}
-        self.turn, self.lines, self.warned, self.fingerprints, self.cache = 0, [], set(), {}, {}
+        self.clients, self.upstreams, self.pools, self.prints = set(), set(), {}, {}
+        self.lines, self.warned, self.fingerprints = [], set(), {}
+        self.balancer = Balancer(to_service=not s.direct)
+        self.server_line = b"Server: nginx\r\n" if s.server_tokens else b""
         from toycluster.ingress.tls import TLS                          # ssl: not for whoever only reads system_manifests()
         self.tls = TLS(s, self)
         self._clock = [0, "", b""]
 
     # -- what requests need --
-    def resolve(self, backend):
-        """Where BACKEND's request goes (ClusterIP:port, or the next ready endpoint), or why it cannot (503)."""
-        hit = self.cache.get(backend)
-        if hit is None:
-            hit = self.cache[backend] = ingress.upstreams(backend, self.services, self.slices)
-            for addr in [hit[0], *hit[1]]:
-                if addr is not None:
-                    self.owner[addr] = (backend.namespace, backend.service)
-        cluster, ready, why = hit
-        if why:
-            return None, why
-        if cluster is not None and not self.s.direct:
-            return cluster, None
-        self.turn += 1
-        return ready[self.turn % len(ready)], None
-
     def upstream_for(self, req, addr, client) -> None:
         req.up_addr = f"{addr[0]}:{addr[1]}"
         idle = self.pools.get(addr)
@@ -184,12 +178,14 @@ class Controller:
         prints = {key: (svc["metadata"].get("resourceVersion"),
                         tuple(sorted(s["metadata"].get("resourceVersion", "") for s in slices.get(key, ()))))
                   for key, svc in snap["Service"].items()}
-        self.routes, self.services, self.slices, self.cache = routes, snap["Service"], slices, {}
+        self.routes, self.services, self.slices = routes, snap["Service"], slices
+        self.balancer.reset()
+        owner = self.balancer.owner
         for key in {k for k in self.fingerprints.keys() | prints.keys() if self.fingerprints.get(k) != prints.get(k)}:
-            for addr in [a for a, owner in self.owner.items() if owner == key]:   # endpoints moved: reconnect
+            for addr in [a for a, o in owner.items() if o == key]:   # endpoints moved: reconnect
                 for up in list(self.pools.get(addr, ())):
                     up.close()
-                self.owner.pop(addr, None)
+                owner.pop(addr, None)
         self.fingerprints = prints
         self.tls.update(ings, snap["Secret"], self.routes)
         warned = set()
@@ -260,7 +256,7 @@ def main(container: dict, pod: dict) -> "NoReturn":
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: (ctl.flush(), os._exit(0)))
     print(f"NGINX Ingress controller (toycluster): class {s.class_name}, HTTP :{s.http_port}, HTTPS :{s.https_port}, "
-          f"routing to {'endpoints' if s.direct else 'Service ClusterIPs'}, worker {os.getpid()}", flush=True)
+          f"routing to {'endpoints' if s.direct else 'Service ClusterIPs'} by default, worker {os.getpid()}", flush=True)
     loop.run_forever()
     os._exit(0)
 

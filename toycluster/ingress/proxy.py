@@ -1,18 +1,22 @@
 """Ingress controller (ingress-nginx's nginx), the data path: one client connection in, keep-alive upstreams out.
 
 Client is an asyncio Protocol per client connection (HTTP/1.0 and 1.1, keep-alive, pipelining); Upstream one
-per connection to a Service (its ClusterIP, so kube-proxy's DNAT is on the path) or, with endpoint routing, to a
-pod. Bodies are streamed both ways (Content-Length, chunked, or until the upstream closes) with back-pressure:
-a side whose peer cannot keep up stops being read. Limits and answers, as nginx gives them:
+per connection to a pod (balancer.py picks one per request), or to a Service's ClusterIP with service-upstream.
+Annotations act here (annotations.py): ssl-redirect answers 308, rewrite-target changes the URI sent upstream.
+An answer of 101 turns both connections into a tunnel (websockets) until either side closes. Bodies are streamed
+both ways (Content-Length, chunked, or until the upstream closes) with back-pressure: a side whose peer cannot keep
+up stops being read. Limits and answers, as nginx gives them:
   request line over 8 KiB          414     header section over 32 KiB   431     malformed request   400
   Transfer-Encoding not chunked    501     no route                     404     no ready endpoint   503
   upstream refused or broke        502     upstream silent              504     head not in time    408, closed
+  http:// where TLS is configured  308 (https://, as ssl-redirect)
 Timeouts (Settings, from the pod's environment) are checked by a sweep every 0.5 s, not by a timer per request.
 """
 from __future__ import annotations
 
 import socket
 
+from toycluster.ingress.annotations import https_location, https_redirect, rewrite
 from toycluster.ingress.routes import upstream_head
 from toycluster.ingress.http1 import MAX_HEAD, MAX_LINE, PENDING_LIMIT, PIPELINE_LIMIT, REASONS, Request, page, parse_head
 from toycluster.wire.http1 import CHUNKED, LENGTH, NO_BODY, head_end
@@ -24,7 +28,7 @@ class Client:
     def __init__(self, ctl, scheme: str, port: int):
         self.ctl, self.scheme, self.port, self.time = ctl, scheme, port, ctl.loop.time
         self.t, self.buf, self.req, self.up, self.pending = None, bytearray(), None, None, None
-        self.busy = self.closing = self.reading_body = self.started = self.eof = False
+        self.busy = self.closing = self.reading_body = self.started = self.eof = self.tunnel = False
         self.deadline, self.ip = self.time() + ctl.s.header_timeout, "-"
 
     # -- asyncio callbacks --
@@ -62,6 +66,10 @@ class Client:
 
     def data_received(self, data):
         if self.closing:
+            return
+        if self.tunnel:
+            self.up.t.write(data)
+            self.up.deadline = self.time() + self.ctl.s.read_timeout
             return
         if self.reading_body:
             self.deadline = self.time() + self.ctl.s.body_timeout
@@ -108,15 +116,22 @@ class Client:
         backend = req.backend = ctl.routes.match(req.host, req.path)
         if backend is None:
             return self.local(req, 404)
-        addr, why = ctl.resolve(backend)
+        tls = bool(ctl.routes.tls_hosts) and ctl.routes.tls_for(req.host)      # a certificate for this host
+        if self.scheme == "http":
+            if https_redirect(backend.opts, "http", tls):
+                return self.local(req, 308, location=https_location(req.rawhost, req.target))
+        elif tls:
+            req.hsts = ctl.s.hsts
+        addr, req.extra, why = ctl.balancer.pick(backend, ctl.services, ctl.slices, req.headers, self.scheme == "https")
         if addr is None:
             ctl.error(f"{why} (request \"{req.line.decode('latin-1')}\", host \"{req.host}\")", backend)
             return self.local(req, 503)
         req.rid = ctl.request_id(req.headers)
-        req.head = upstream_head(req.method, req.target, req.headers, client_ip=self.ip, scheme=self.scheme,
+        target = rewrite(backend.opts, backend.path, req.path, req.target) if backend.opts.rewrite else req.target
+        req.head = upstream_head(req.method, target, req.headers, client_ip=self.ip, scheme=self.scheme,
                                  host=req.rawhost, server_port=self.port, request_id=req.rid,
                                  trust_forwarded=ctl.s.trust_forwarded, chunked=req.framing == CHUNKED,
-                                 version=req.version)
+                                 version=req.version, memo=req.memo)
         self.busy, self.req, self.deadline = True, req, float("inf")
         self.pending = bytearray(req.head)
         if req.framing != NO_BODY:
@@ -166,6 +181,14 @@ class Client:
         if len(data) > PENDING_LIMIT:
             self.t.resume_reading()
 
+    def tunnelled(self, up) -> None:
+        """The upstream answered 101: from now on bytes go both ways unread."""
+        self.tunnel, self.up, self.deadline = True, up, float("inf")
+        data, self.buf = bytes(self.buf), bytearray()
+        if data:
+            up.t.write(data)
+        self.t.resume_reading()
+
     def finished(self, req: Request, keep: bool) -> None:
         """The upstream's answer is complete (CTL has logged it)."""
         self.up, self.req, self.busy = None, None, False
@@ -176,12 +199,14 @@ class Client:
         self._next()
 
     # -- answers of our own --
-    def local(self, req: Request, status: int, close: bool = False) -> None:
+    def local(self, req: Request, status: int, close: bool = False, location: bytes = b"") -> None:
+        """An answer of nginx's own, with its error page (as nginx writes it, server_tokens off)."""
         body = page(status)
         keep = req.keep and not close and req.framing == NO_BODY and not self.reading_body
-        head = b"HTTP/1.1 %d %s\r\nServer: nginx\r\nDate: %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n%s\r\n" % (
-            status, REASONS[status].encode(), self.ctl.http_date(), len(body),
-            b"Connection: keep-alive\r\n" if keep and req.version == b"HTTP/1.0" else b"" if keep else b"Connection: close\r\n")
+        head = b"HTTP/1.1 %d %s\r\n%sDate: %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\n%s%s%s\r\n" % (
+            status, REASONS[status].encode(), self.ctl.server_line, self.ctl.http_date(), len(body),
+            b"Location: %s\r\n" % location if location else b"",
+            b"Connection: keep-alive\r\n" if keep else b"Connection: close\r\n", req.hsts)
         self.t.write(head if req.method == b"HEAD" else head + body)
         req.status, req.sent = status, len(body)
         self.ctl.log(req, self)

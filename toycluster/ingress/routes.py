@@ -11,7 +11,9 @@ the Kubernetes Ingress rules and, where they leave room, ingress-nginx:
             forwarded as sent). Longest match wins; at equal length Exact beats Prefix, so a matching Exact
             path always wins. Prefix matches whole path elements: `/foo` matches `/foo`, `/foo/` and `/foo/bar`,
             not `/foobar`; a trailing slash in the rule is ignored. ImplementationSpecific is treated as
-            Prefix (what ingress-nginx does without its use-regex annotation).
+            Prefix (what ingress-nginx does without its use-regex annotation). A host where any Ingress asks
+            for use-regex or a rewrite-target (annotations.py) has regular-expression paths instead, tried
+            longest first, the first match winning (nginx's `~*` locations in ingress-nginx's order).
   default   no path matched: the defaultBackend of an Ingress that defined this host, else the catch-all's
             (the oldest Ingress's defaultBackend), else 404.
   conflicts the same host and path in two Ingresses: the older Ingress wins (ingress-nginx's rule).
@@ -26,8 +28,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from toycluster.api.selectors import INGRESS_CLASS, ingress_class_matches
+from toycluster.ingress import annotations as notes
 
 TLS_TYPE = "kubernetes.io/tls"
 _PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
@@ -43,8 +47,10 @@ class Backend:
     service: str | None            # None: a `resource` backend (not served: 503)
     port: int | str | None         # the Service port's number or name
     ingress: str = ""              # "namespace/name" of the Ingress that defined it, for logs
+    path: str = "/"                # the rule's path as written (nginx's $location_path)
+    opts: notes.Options = notes.DEFAULT   # what the Ingress's annotations ask
 
-    @property
+    @cached_property
     def upstream_name(self) -> str:
         """ingress-nginx's $proxy_upstream_name: namespace-service-port."""
         return f"{self.namespace}-{self.service or 'resource'}-{self.port if self.port is not None else ''}"
@@ -56,6 +62,8 @@ class Server:
     exact: dict = field(default_factory=dict)               # normalised path -> Backend
     prefix: dict = field(default_factory=dict)              # tuple of path elements -> Backend
     default: Backend | None = None
+    locations: list = field(default_factory=list)          # (path, Backend) in the order Ingresses define them
+    regex: list | None = None                               # (compiled, Backend), longest path first
 
 
 @dataclass
@@ -76,6 +84,11 @@ class Routes:
     def match(self, host: str, path: str) -> Backend | None:
         """The backend for HOST (as normalise_host gives it) and PATH (as normalise_path gives it), or None."""
         server = self.server_for(host)
+        if server.regex is not None:
+            for rx, backend in server.regex:
+                if rx.match(path):
+                    return backend
+            return server.default or self.catch_all.default
         hit = server.exact.get(path)
         if hit is not None:
             return hit
@@ -87,16 +100,30 @@ class Routes:
                     return hit
         return server.default or self.catch_all.default
 
+    def tls_for(self, host: str) -> bool:
+        """Whether an Ingress configures TLS for HOST (spec.tls lists it, or a wildcard covering it)."""
+        return host in self.tls_hosts or ("." in host and "*." + host.split(".", 1)[1] in self.tls_hosts)
 
-def _backend(ns: str, spec: dict | None, ingress: str) -> Backend | None:
+
+def _backend(ns: str, spec: dict | None, ingress: str, path: str = "/", opts=notes.DEFAULT) -> Backend | None:
     if not spec:
         return None
     svc = spec.get("service")
     if not svc:
-        return Backend(ns, None, None, ingress)
+        return Backend(ns, None, None, ingress, path, opts)
     port = svc.get("port") or {}
     return Backend(ns, svc.get("name"), port.get("number") if port.get("number") is not None else port.get("name"),
-                   ingress)
+                   ingress, path, opts)
+
+
+def _regex_locations(server: Server) -> None:
+    """A host with use-regex or a rewrite-target anywhere: every path a `~* "^PATH"` location, ordered as
+    ingress-nginx orders them (by path descending, then stably by length descending)."""
+    if not any(notes.needs_regex(b.opts, p) for p, b in server.locations):
+        return
+    locs = sorted(server.locations, key=lambda pb: pb[0], reverse=True)
+    locs.sort(key=lambda pb: len(pb[0]), reverse=True)
+    server.regex = [(rx, b) for p, b in locs if (rx := b.opts.regex(p if p.startswith("^") else "^" + p))]
 
 
 def build_routes(ingresses: list[dict], class_name: str = INGRESS_CLASS) -> Routes:
@@ -108,7 +135,8 @@ def build_routes(ingresses: list[dict], class_name: str = INGRESS_CLASS) -> Rout
     for ing in ours:
         meta, spec = ing["metadata"], ing.get("spec") or {}
         ns, label = meta.get("namespace") or "default", f"{meta.get('namespace') or 'default'}/{meta['name']}"
-        default = _backend(ns, spec.get("defaultBackend"), label)
+        opts = notes.options(ing)
+        default = _backend(ns, spec.get("defaultBackend"), label, "/", opts)
         if default is not None and routes.catch_all.default is None:
             routes.catch_all.default = default
         for rule in spec.get("rules") or []:
@@ -122,8 +150,9 @@ def build_routes(ingresses: list[dict], class_name: str = INGRESS_CLASS) -> Rout
             if default is not None and server.default is None and server is not routes.catch_all:
                 server.default = default
             for p in (rule.get("http") or {}).get("paths") or []:
-                backend = _backend(ns, p.get("backend"), label)
                 path = p.get("path") or "/"
+                backend = _backend(ns, p.get("backend"), label, path, opts)
+                server.locations.append((path, backend))
                 if p.get("pathType") == "Exact":
                     server.exact.setdefault(path, backend)
                 else:                                   # Prefix, and ImplementationSpecific as Prefix
@@ -132,6 +161,8 @@ def build_routes(ingresses: list[dict], class_name: str = INGRESS_CLASS) -> Rout
             secret = f"{ns}/{tls['secretName']}" if tls.get("secretName") else ""
             for host in tls.get("hosts") or []:
                 routes.tls_hosts.setdefault(host.lower(), secret)
+    for server in [routes.catch_all, *routes.hosts.values(), *routes.wildcards.values()]:
+        _regex_locations(server)
     return routes
 
 
@@ -186,31 +217,43 @@ def split_target(target: bytes) -> tuple[bytes | None, bytes]:
 
 def upstream_head(method: bytes, target: bytes, headers: list, *, client_ip: str, scheme: str, host: bytes,
                   server_port: int, request_id: str, trust_forwarded: bool = False, chunked: bool = False,
-                  version: bytes = b"HTTP/1.1") -> bytes:
+                  version: bytes = b"HTTP/1.1", memo: dict | None = None) -> bytes:
     """The request head sent to the upstream: the client's header lines (HEADERS: (lowercased name, value, raw
-    line)) without hop-by-hop ones and those the Connection header names, Host kept as sent, then
-    ingress-nginx's proxy headers. Unless TRUST_FORWARDED (its use-forwarded-headers), a client's own
-    X-Forwarded-* are replaced, not appended to; X-Request-ID is REQUEST_ID (the client's, or a new one)."""
+    line)) without hop-by-hop ones and those the Connection header names, Host kept as sent, Upgrade with
+    `Connection: upgrade` if the client asked for one (websockets), then ingress-nginx's proxy headers. Unless
+    TRUST_FORWARDED (its use-forwarded-headers), a client's own X-Forwarded-* are replaced, not appended to;
+    X-Request-ID is REQUEST_ID (the client's, or a new one). MEMO: a dict shared by requests with this same head."""
+    hit = memo.get(trust_forwarded) if memo is not None else None
+    if hit is None:
+        hit = _client_lines(headers, trust_forwarded)
+        if memo is not None:
+            memo[trust_forwarded] = hit
+    lines, xff = hit
+    proto, ip = scheme.encode(), client_ip.encode()
+    return b"%s %s %s\r\n%sX-Request-ID: %s\r\nX-Real-IP: %s\r\nX-Forwarded-For: %s%s\r\nX-Forwarded-Host: %s\r\n" \
+        b"X-Forwarded-Port: %d\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Scheme: %s\r\nX-Scheme: %s\r\n%s\r\n" % (
+            method, target, version, lines, request_id.encode(), ip, xff, ip, host, server_port, proto, proto, proto,
+            b"Transfer-Encoding: chunked\r\n" if chunked else b"")
+
+
+def _client_lines(headers: list, trust_forwarded: bool) -> tuple[bytes, bytes]:
+    """(the client's header lines passed on, the X-Forwarded-For it sent followed by ", " if trusted, else b"")."""
     named = set()
     for name, value, _ in headers:
         if name == b"connection":
             named |= {t.strip() for t in value.lower().split(b",")}
-    xff = client_ip.encode()
-    out = [b"%s %s %s\r\n" % (method, target, version)]
+    out, xff, upgrade = [], b"", None
     for name, value, raw in headers:
         if name in _HOP or name in named or name in _OURS:
             if trust_forwarded and name == b"x-forwarded-for":
                 xff = value + b", " + xff
+            elif name == b"upgrade":
+                upgrade = value
             continue
         out.append(raw + b"\r\n")
-    proto = scheme.encode()
-    out.append(b"X-Request-ID: %s\r\nX-Real-IP: %s\r\nX-Forwarded-For: %s\r\nX-Forwarded-Host: %s\r\n"
-               b"X-Forwarded-Port: %d\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Scheme: %s\r\nX-Scheme: %s\r\n" % (
-                   request_id.encode(), client_ip.encode(), xff, host, server_port, proto, proto, proto))
-    if chunked:
-        out.append(b"Transfer-Encoding: chunked\r\n")
-    out.append(b"\r\n")
-    return b"".join(out)
+    if upgrade:                                             # websockets: `Connection $connection_upgrade`
+        out.append(b"Upgrade: %s\r\nConnection: upgrade\r\n" % upgrade)
+    return b"".join(out), xff
 
 
 def upstreams(backend: Backend, services: dict, slices: dict):

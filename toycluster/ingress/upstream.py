@@ -1,7 +1,9 @@
 """Ingress controller (ingress-nginx's upstream keepalive): one connection to a Service's ClusterIP or a pod.
 
 An Upstream carries one request at a time for a Client (proxy.py), reads the response head, hands the
-client a cleaned head (hop-by-hop headers dropped), and streams the body until its framing says it is over;
+client the head nginx would write (its own Date, no Server unless server-tokens, the balancer's Set-Cookie,
+Strict-Transport-Security on HTTPS where TLS is configured; hop-by-hop headers dropped), and streams the body
+until its framing says it is over; a 101 to a request that asked for an upgrade turns into a tunnel;
 then it goes back to the controller's pool for that address (keep-alive, as ingress-nginx's
 upstream-keepalive-connections) unless either side said close. A pooled connection that the upstream closed
 under us, before any byte of the answer, is retried once on a fresh connection (bodiless requests only).
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import socket
 
-from toycluster.ingress.http1 import MAX_UPSTREAM_HEAD, parse_response_head
+from toycluster.ingress.http1 import MAX_UPSTREAM_HEAD, response_head
 from toycluster.wire.http1 import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, Chunks, head_end
 
 HEAD = -1
@@ -21,7 +23,7 @@ class Upstream:
         self.ctl, self.addr, self.time = ctl, addr, ctl.loop.time
         self.t = self.client = self.req = self.chunks = None
         self.state, self.hbuf, self.left, self.keep = HEAD, bytearray(), 0, False
-        self.closed = self.reused = False
+        self.closed = self.reused = self.tunnel = False
         self.deadline = float("inf")
 
     # -- asyncio callbacks --
@@ -53,6 +55,9 @@ class Upstream:
             self.close()
             return
         self.deadline = self.time() + self.ctl.s.read_timeout
+        if self.tunnel:
+            client.t.write(data)
+            return
         if self.state != HEAD:
             self._body(data, client)
             return
@@ -63,32 +68,39 @@ class Upstream:
                 if len(self.hbuf) > MAX_UPSTREAM_HEAD:
                     client.fail(502, "upstream sent too big header while reading response header from upstream")
                 return
-            parsed = parse_response_head(bytes(self.hbuf[:end]), self.req.method)
+            parsed = response_head(bytes(self.hbuf[:end]), self.req.method)
             if parsed is None:
                 return client.fail(502, "upstream sent invalid header while reading response header from upstream")
-            status, lines, framing, length, keep = parsed
+            status, (first, fixed, others), framing, length, keep = parsed
             rest = bytes(self.hbuf[end + skip:])
+            req = self.req
+            if status == 101 and b"\r\nConnection: upgrade\r\n" in req.head:
+                return self._upgrade(client, req, first, others, rest)
             if 100 <= status < 200:                          # 100 Continue and friends: we did our own
                 self.hbuf = bytearray(rest)
                 continue
-            req = self.req
             req.up_status = req.status = status
             self.keep = keep and req.version == b"HTTP/1.1"
-            if not req.keep or client.reading_body:
-                lines.append(b"Connection: close\r\n")
-            elif req.version == b"HTTP/1.0":
-                lines.append(b"Connection: keep-alive\r\n")
             if framing == UNTIL_CLOSE:
                 req.keep = False
-                lines.append(b"Connection: close\r\n")
-            lines.append(b"\r\n")
+            conn = b"Connection: keep-alive\r\n" if req.keep and not client.reading_body else b"Connection: close\r\n"
             self.state, self.left = framing, length
             self.chunks = Chunks() if framing == CHUNKED else None
-            head = b"".join(lines)
+            head = b"".join((first, self.ctl.server_line, b"Date: ", self.ctl.http_date(), b"\r\n", fixed, conn,
+                             req.extra, others, req.hsts, b"\r\n"))
             if framing == NO_BODY or (framing == LENGTH and not length):
                 client.t.write(head)
                 return self._finish()
             self._body(rest, client, head)
+
+    def _upgrade(self, client, req, first: bytes, others: bytes, rest: bytes) -> None:
+        """101 Switching Protocols: the head (with `Connection: upgrade`), then bytes both ways until a close."""
+        req.up_status = req.status = 101
+        self.tunnel, self.keep, self.state = True, False, UNTIL_CLOSE
+        client.t.write(b"".join((first, self.ctl.server_line, b"Date: ", self.ctl.http_date(), b"\r\n", others,
+                                 b"Connection: upgrade\r\n", req.hsts, b"\r\n", rest)))
+        self.ctl.log(req, client)
+        client.tunnelled(self)
 
     def _body(self, data, client, head: bytes = b"") -> None:
         state, done = self.state, False
@@ -136,6 +148,8 @@ class Upstream:
         if client is None:
             return
         client.up = None
+        if self.tunnel:                                      # the websocket's upstream side closed
+            return client.close(linger=True)
         if self.state == UNTIL_CLOSE:                        # the end of a body that runs until close
             req.up_len = str(req.sent)
             self.ctl.log(req, client)
@@ -149,7 +163,7 @@ class Upstream:
 
     # -- the controller's side --
     def timeout(self) -> None:
-        if self.client is None:                              # idle in the pool for too long
+        if self.client is None or self.tunnel:              # idle in the pool, or a quiet tunnel, for too long
             return self.close()
         self.client.fail(504, "upstream timed out (110: Connection timed out) while reading response header "
                               "from upstream" if self.state == HEAD else "upstream timed out while reading upstream")

@@ -217,9 +217,14 @@ def test_parse_head_refuses_what_nginx_refuses(head, status):
 
 def test_response_heads_lose_hop_by_hop_headers_and_keep_their_framing():
     status, lines, framing, length, keep = parse_response_head(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-App: 1", b"GET")
+        b"HTTP/1.1 200 OK\r\nX-App: 1\r\nServer: echo\r\nDate: x\r\nContent-Length: 12\r\nConnection: keep-alive\r\n"
+        b"Keep-Alive: timeout=5\r\nX-Accel-Buffering: no\r\nContent-Type: text/plain\r\nUpgrade: h2c", b"GET")
     assert (status, framing, length, keep) == (200, LENGTH, 12, True)
-    assert b"".join(lines) == b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nX-App: 1\r\n"
+    # nginx's order: the status line, then (after its own Date) Content-Type, Content-Length, then the rest;
+    # the upstream's Server, Date and X-Accel-* are hidden (proxy_hide_header's defaults)
+    assert lines == (b"HTTP/1.1 200 OK\r\n", b"Content-Type: text/plain\r\nContent-Length: 12\r\n", b"X-App: 1\r\n")
+    assert parse_response_head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade",
+                               b"GET")[1][2] == b"Upgrade: websocket\r\n"
     assert parse_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", b"GET")[2] == CHUNKED
     assert parse_response_head(b"HTTP/1.0 200 OK", b"GET")[2:5:2] == (UNTIL_CLOSE, False)
     assert parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9", b"HEAD")[2] == NO_BODY
@@ -249,8 +254,14 @@ def test_upstream_head_adds_forwarded_headers_and_drops_hop_by_hop_ones():
     lines = head.split("\r\n")
     assert lines[0] == "GET /x HTTP/1.1" and head.endswith("\r\n\r\n")
     assert "Host: shop.example.com" in lines and "Accept: */*" in lines
-    for gone in ("Connection", "X-Secret", "Keep-Alive", "Upgrade"):
+    for gone in ("X-Secret", "Keep-Alive"):
         assert not any(line.startswith(gone + ":") for line in lines), gone
+    # ingress-nginx: `Upgrade $http_upgrade` and `Connection $connection_upgrade` (upgrade when one was asked for)
+    assert [line for line in lines if line.startswith(("Connection:", "Upgrade:"))] == ["Upgrade: h2c",
+                                                                                       "Connection: upgrade"]
+    plain = ingress.upstream_head(b"GET", b"/", [], client_ip="1.2.3.4", scheme="http", host=b"h", server_port=80,
+                                  request_id="r").decode()
+    assert "Connection:" not in plain and "Upgrade:" not in plain
     assert "X-Forwarded-For: 192.168.50.11" in lines          # the client's own X-Forwarded-For is not trusted
     for want in ("X-Real-IP: 192.168.50.11", "X-Forwarded-Host: shop.example.com", "X-Forwarded-Port: 443",
                  "X-Forwarded-Proto: https", "X-Request-ID: abc"):

@@ -22,7 +22,8 @@ def snapshot(port: int, extra_paths=()) -> dict:
                                         "labels": {"kubernetes.io/service-name": name}},
                            "ports": [{"name": "", "port": p, "protocol": "TCP"}],
                            "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]}
-    return {"Ingress": {("default", "shop"): {"metadata": {"name": "shop", "namespace": "default"}, "spec": {
+    return {"Ingress": {("default", "shop"): {"metadata": {"name": "shop", "namespace": "default", "annotations": {
+                "nginx.ingress.kubernetes.io/ssl-redirect": "false"}}, "spec": {
                 "tls": [{"hosts": ["shop.example.com"]}],
                 "rules": [{"host": "shop.example.com", "http": {"paths": paths}}]}}},
             "Service": {("default", "web"): svc("web", port), ("default", "dead"): svc("dead", 1)},
