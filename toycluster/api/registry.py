@@ -48,7 +48,7 @@ class API:
         self.admit = admit or []        # functions (obj, old, store, planned objects) that fill in or raise APIError
 
     def apply(self, items: list[dict]) -> list[str]:
-        objs = [validated(doc, f"object {i + 1}") for i, doc in enumerate(items)]
+        objs = [strategy.last_applied(validated(doc, f"object {i + 1}"), doc) for i, doc in enumerate(items)]
         creating_ns = {o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"}
         plan = []
         for obj in sorted(objs, key=lambda o: o["kind"] != "Namespace"):
@@ -123,7 +123,7 @@ class API:
                 obj["status"] = {"phase": "Active"}
             self.store.put(obj)
             return "created"
-        new = strategy.prepare_update(old, obj)
+        new = strategy.prepare_update(old, strategy.three_way_metadata(old, obj))
         if obj["kind"] == "Namespace":
             new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
         if strategy.unchanged(old, new):

@@ -66,6 +66,42 @@ def immutable_errors(old: dict, new: dict) -> list[tuple[str, str]]:
     return errors
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def last_applied(obj: dict, raw: dict) -> dict:
+    """OBJ with kubectl apply's annotation: the manifest RAW as it was given (its namespace filled in)."""
+    raw = copy.deepcopy(raw)
+    meta = raw.setdefault("metadata", {})
+    if obj["metadata"].get("namespace"):
+        meta["namespace"] = obj["metadata"]["namespace"]
+    (meta.get("annotations") or {}).pop(LAST_APPLIED, None)
+    if not meta.get("annotations"):
+        meta.pop("annotations", None)
+    obj["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(raw, separators=(",", ":"),
+                                                                           sort_keys=True)
+    return obj
+
+
+def three_way_metadata(old: dict, new: dict) -> dict:
+    """NEW's labels and annotations merged as kubectl apply merges them: what the live object has is kept,
+    unless the last applied manifest set it and NEW no longer does; NEW's own entries win."""
+    try:
+        last = json.loads((old["metadata"].get("annotations") or {}).get(LAST_APPLIED) or "{}")
+    except ValueError:
+        last = {}
+    new = {**new, "metadata": dict(new["metadata"])}
+    for field in ("labels", "annotations"):
+        merged = dict(old["metadata"].get(field) or {})
+        given = new["metadata"].get(field) or {}
+        for key in (last.get("metadata") or {}).get(field) or {}:
+            if key not in given:
+                merged.pop(key, None)
+        merged.update(given)
+        new["metadata"][field] = merged
+    return new
+
+
 def unchanged(old: dict, new: dict) -> bool:
     """NEW would store nothing OLD does not hold (the resource version aside)."""
     strip = lambda o: {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}

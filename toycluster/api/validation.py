@@ -13,6 +13,11 @@ from toycluster.api.fields import (METADATA, FieldError, ManifestError, bad, che
 from toycluster.api.kinds import KINDS, NOT_APPLIED
 
 _TOP = {"apiVersion", "kind", "metadata", "spec", "status"}
+_OWN_TOP = {   # kinds whose fields are not spec and status: their top-level fields
+    "ConfigMap": {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"},
+    "ServiceAccount": {"apiVersion", "kind", "metadata", "secrets", "imagePullSecrets",
+                       "automountServiceAccountToken"},
+    "IngressClass": _TOP}
 _LABEL_NAMED = {"Namespace", "Service"}  # names must be DNS-1123 labels; other kinds' are subdomains
 _CHECKS = {"Pod": validation_core.check_pod, "Deployment": validation_core.check_workload,
            "ReplicaSet": validation_core.check_workload, "Service": validation_core.check_service,
@@ -65,6 +70,8 @@ def _validate(doc):
         raise FieldError("kind", f'no matches for kind "{kind}" in version "{api}"; supported: {supported}')
     if (kind in _CHECKS and kind != "Secret") or kind == "Namespace":   # a Secret's own fields: its check
         unknown(doc, _TOP, "")
+    if kind in _OWN_TOP:
+        unknown(doc, _OWN_TOP[kind], "")
     unknown(md := get(doc, "", "metadata", dict, required=True), METADATA, "metadata")
     check_dns(get(md, "metadata", "name", str, True), "metadata.name", "label" if kind in _LABEL_NAMED else "subdomain")
     if KINDS[(api, kind)]["namespaced"]:

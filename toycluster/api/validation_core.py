@@ -154,6 +154,8 @@ def check_workload(doc):  # Deployment and ReplicaSet
             rolling = get(strategy, "spec.strategy", "rollingUpdate", dict, default={})
             rolling.setdefault("maxUnavailable", "25%")
             rolling.setdefault("maxSurge", "25%")
+        for field, default in (("revisionHistoryLimit", 10), ("progressDeadlineSeconds", 600)):   # apps/v1 defaults
+            get(spec, "spec", field, int, default=default)
 
 
 def check_service(doc):
