@@ -192,3 +192,22 @@ def test_a_crashing_container_gets_backoff_events(term):
     assert started and started[0]["count"] >= 2, started        # one event, counted again on each start
     c.api().delete("Pod", "default", "crash")
     poll(lambda: c.api_pod("crash") is None, timeout=15, what="crash to be gone")
+
+
+def test_kubectl_grace_period_and_force_delete(term):
+    """kubectl's --grace-period reaches the pod (deletionGracePeriodSeconds); with --force the object goes at
+    once and the kubelet still stops what ran (the process and the pod's network namespace)."""
+    c = term
+    c.apply("".join("---\n" + json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n},
+                                          "spec": {"containers": [{"name": "main", "image": "busybox",
+                                                                   "command": ["sleep", "3600"]}]}}) + "\n"
+                    for n in ("graceful", "forced")))
+    pods = {p["metadata"]["name"]: p for p in c.wait_running(names=["graceful", "forced"])}
+    c.kubectl("delete", "pod", "graceful", "--grace-period=7", "--wait=false")
+    assert c.api_pod("graceful")["metadata"]["deletionGracePeriodSeconds"] == 7
+    pid = container_pid(pods["forced"])
+    c.kubectl("delete", "pod", "forced", "--grace-period=0", "--force")
+    assert c.api_pod("forced") is None
+    poll(lambda: not alive(pid) and not os.path.exists(f"/run/netns/{c.name}.pod.default.forced"), timeout=15,
+         what="the force-deleted pod's process and namespace to go")
+    poll(lambda: c.api_pod("graceful") is None, timeout=15, what="graceful to be gone after SIGTERM")

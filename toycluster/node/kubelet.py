@@ -50,6 +50,7 @@ class PodRuntime:
         self.containers = {c["name"]: Container(c) for c in pod["spec"]["containers"]}
         self.hostname = dns_config.uts_hostname(pod)      # the kernel's: the FQDN with setHostnameAsFQDN
         self.ip, self.stopping, self.started = None, False, now_rfc3339()
+        self.pod = pod                # as first seen: what stops it should it vanish from the API
 
 
 class Kubelet:
@@ -83,8 +84,9 @@ class Kubelet:
             elif rt is None:
                 self.start(pod)
         for uid in self.pods.keys() - seen:   # gone from the API at once (--grace-period=0 --force): stop it now
-            self._stop({"metadata": {"deletionTimestamp": now_rfc3339(), "deletionGracePeriodSeconds": 0},
-                        "spec": {}}, self.pods[uid])
+            pod = self.pods[uid].pod
+            self._stop({**pod, "metadata": {**pod["metadata"], "deletionTimestamp": now_rfc3339(),
+                                            "deletionGracePeriodSeconds": 0}}, self.pods[uid])
 
     def _stop(self, pod: dict, rt: PodRuntime) -> None:
         if not rt.stopping:
@@ -256,7 +258,7 @@ class Kubelet:
                 self._exited(rt, c)
         try:
             await self.runtime.request("remove", **self._sandbox_request(pod, rt))
-        except RuntimeError as e:
+        except Exception as e:        # noqa: BLE001 - the pod goes all the same
             print(f"{rt.namespace}/{rt.name}: removing its sandbox: {e}", file=sys.stderr, flush=True)
         self.pods.pop(rt.uid, None)
         current = self.store.get("Pod", rt.namespace, rt.name)
