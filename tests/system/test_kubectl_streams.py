@@ -77,10 +77,22 @@ def test_exec_exit_codes_and_streams(k):
     assert p.returncode == 1 and 'exec: "no-such-command": executable file not found in $PATH' in p.stderr, p
 
 
-def test_exec_it_gets_a_terminal_of_kubectls_size(k):
-    code, out = in_pty(k.env, [KUBECTL, "exec", "-it", "sleeper", "--", "sh", "-c", "stty size; tty; echo $TERM"])
+@pytest.mark.parametrize("websockets", ["true", "false"])
+def test_exec_it_gets_a_terminal_of_kubectls_size(k, websockets):
+    """Over WebSocket (kubectl's default) and SPDY (client-go's SPDY executor, kubectl's fallback)."""
+    env = {**k.env, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": websockets}
+    code, out = in_pty(env, [KUBECTL, "exec", "-it", "sleeper", "--", "sh", "-c", "stty size; tty; echo $TERM"])
     assert code == 0, out
     assert re.match(r"37 111\n/dev/pts/\d+\nxterm\n$", out), out
+
+
+def test_exec_over_spdy_keeps_exit_codes_and_stdin(k):
+    k.env["KUBECTL_REMOTE_COMMAND_WEBSOCKETS"] = "false"
+    try:
+        p = k("exec", "-i", "sleeper", "--", "sh", "-c", "cat; echo oops >&2; exit 4", input="via spdy\n")
+    finally:
+        del k.env["KUBECTL_REMOTE_COMMAND_WEBSOCKETS"]
+    assert (p.returncode, p.stdout) == (4, "via spdy\n") and "oops" in p.stderr, p
 
 
 def test_exec_latency(k):

@@ -102,7 +102,7 @@ class Ends:
         """kubectl's messages: stdin bytes to the process, sizes to the pty, stdin's close."""
         with contextlib.suppress(websocket.Closed, ConnectionError):
             while True:
-                _, msg = await session.ws.recv()
+                msg = await session.recv()
                 if not msg:
                     continue
                 if msg[0] == 0 and self.stdin_fd is not None:
@@ -181,7 +181,7 @@ async def relay_shim(session, shim_reader, shim_writer, stdin: bool) -> None:
     async def to_shim():
         with contextlib.suppress(websocket.Closed, ConnectionError):
             while True:
-                _, msg = await session.ws.recv()
+                msg = await session.recv()
                 if msg and (msg[0] != stdio.STDIN or stdin):
                     shim_writer.write(stdio.pack(msg[0], msg[1:]))
                     await shim_writer.drain()

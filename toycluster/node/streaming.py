@@ -12,19 +12,18 @@ pods/log is logs.py's, pods/portforward portforward.py's.
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import shutil
 import signal
 import socket
 
 from toycluster.node import logs, portforward
+from toycluster.node.stream_channels import SPDY_PROTOCOLS, WS_PROTOCOLS, Channels, SpdyChannels
 from toycluster.node.stream_io import Ends, Process, connect_shim, relay_shim
 from toycluster.node.stream_request import StreamError, container_of, flag, refuse, running
 from toycluster.wire import websocket
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 FIRST_RESIZE_WAIT = 0.3       # a tty exec waits this long for kubectl's first size before starting its command
 NOT_FOUND = ("error executing command in container: failed to exec in container: OCI runtime exec failed: exec failed: "
              'unable to start container process: exec: "{0}": {1}: unknown')
@@ -52,43 +51,14 @@ def findable(command: str, path: str) -> bool:
     return shutil.which(command, path=path) is not None
 
 
+def wanted(query: dict) -> tuple[bool, dict]:
+    """A session's tty flag, and which of stdin (0), stdout (1) and stderr (2) it asks for (no stderr with a tty)."""
+    tty = flag(query, "tty")
+    return tty, {0: flag(query, "stdin"), 1: flag(query, "stdout", True), 2: flag(query, "stderr", True) and not tty}
+
+
 def hostname(pod: dict) -> str:
     return pod["spec"].get("hostname", pod["metadata"]["name"])[:63]
-
-
-class Channels:
-    """An open channel-protocol session over a WebSocket."""
-
-    def __init__(self, ws: websocket.WebSocket):
-        p = ws.protocol or ""
-        self.ws, self.version = ws, int(p[1]) if p[:1] == "v" and p[1:2].isdigit() else 1
-        self.alive = True
-
-    async def send(self, channel: int, data: bytes) -> None:
-        if self.alive:
-            try:
-                await self.ws.send(bytes([channel]) + data)
-            except websocket.Closed:
-                self.alive = False
-
-    async def finish(self, code: int | None, message: str = "") -> None:
-        """The error channel's last word (exit CODE, or None for an error with MESSAGE), then the close."""
-        if code == 0:
-            st = {"metadata": {}, "status": "Success"}
-        elif code is not None:
-            st = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                  "message": f"command terminated with non-zero exit code: exit status {code}",
-                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
-        else:
-            st = {"metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
-                  "message": f"Internal error occurred: {message}",
-                  "details": {"causes": [{"message": message}]}}
-        if self.version >= 4:
-            await self.send(3, json.dumps(st).encode())
-        elif code != 0:
-            await self.send(3, (message or st["message"]).encode())
-        await self.ws.close()
-        self.ws.writer.close()
 
 
 class Streams:
@@ -131,22 +101,36 @@ class Streams:
                 os.unlink(path)
         return Process(answer["pid"], lambda pid: self.zygote.exit_code(pid, wait=1.0))
 
-    async def upgrade(self, head, reader, writer) -> Channels | None:
-        """Switch to WebSocket with the best channel protocol offered; None (refused, connection closed) if the
-        request is no WebSocket upgrade (a SPDY one, say)."""
-        if not websocket.is_upgrade(head.header(b"upgrade"), head.header(b"connection")):
-            what = head.header(b"upgrade").decode("latin-1") or "none"
-            await refuse(writer, 400, f"Upgrade request required (WebSocket; this kubelet does not speak {what})")
+    async def upgrade(self, head, reader, writer, query: dict):
+        """Switch to WebSocket, or SPDY/3.1, with the best channel protocol offered: Channels or SpdyChannels; None
+        (refused, connection closed) for anything else."""
+        upgrade = head.header(b"upgrade").strip().lower()
+        spdy_ = upgrade == b"spdy/3.1"
+        if not spdy_ and not websocket.is_upgrade(upgrade, head.header(b"connection")):
+            await refuse(writer, 400, "Upgrade request required (WebSocket or SPDY/3.1)")
             return None
-        offered = websocket.offered_protocols(head.header(b"sec-websocket-protocol"))
-        chosen = next((p for p in offered if p in PROTOCOLS), None)
+        supported = SPDY_PROTOCOLS if spdy_ else WS_PROTOCOLS
+        offered = websocket.offered_protocols(head.header(b"x-stream-protocol-version" if spdy_ else
+                                                          b"sec-websocket-protocol"))
+        chosen = next((p for p in offered if p in supported), None)
         if offered and chosen is None:
-            await refuse(writer, 400, f"none of the subprotocols {offered} is supported; "
-                                      f"this server speaks {list(PROTOCOLS)}")
+            await refuse(writer, 403, f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
+                                      f"server supports {list(supported)}")
             return None
-        writer.write(websocket.handshake(head.header(b"sec-websocket-key"), chosen))
-        await writer.drain()
-        return Channels(websocket.WebSocket(reader, writer, protocol=chosen))
+        if not spdy_:
+            writer.write(websocket.handshake(head.header(b"sec-websocket-key"), chosen))
+            return Channels(websocket.WebSocket(reader, writer, protocol=chosen))
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n" +
+                     (f"X-Stream-Protocol-Version: {chosen}\r\n" if chosen else "").encode() + b"\r\n")
+        session = SpdyChannels(reader, writer, chosen)
+        tty, want = wanted(query)
+        try:
+            await session.open({3} | {c for c, on in want.items() if on} | ({4} if tty and session.version >= 3
+                                                                            else set()))
+        except (websocket.Closed, asyncio.TimeoutError):
+            writer.close()
+            return None
+        return session
 
     # -- exec ------------------------------------------------------------------------------------------
     async def exec(self, pod, query, head, reader, writer) -> None:
@@ -159,9 +143,8 @@ class Streams:
         except StreamError as e:
             await refuse(writer, e.code, str(e))
             return
-        tty = flag(query, "tty")
-        want = {0: flag(query, "stdin"), 1: flag(query, "stdout", True), 2: flag(query, "stderr", True) and not tty}
-        session = await self.upgrade(head, reader, writer)
+        tty, want = wanted(query)
+        session = await self.upgrade(head, reader, writer, query)
         if session is None:
             return
         env = container_env(pod, container, tty)
@@ -205,7 +188,7 @@ class Streams:
         except StreamError as e:
             await refuse(writer, e.code, str(e))
             return
-        session = await self.upgrade(head, reader, writer)
+        session = await self.upgrade(head, reader, writer, query)
         if session is None:
             return
         if not container.get("stdin"):            # nothing to type into: the output, as it comes

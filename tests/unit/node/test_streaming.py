@@ -128,7 +128,7 @@ async def refused(streams, verb, the_pod, query, **kw):
 
 @pytest.mark.parametrize("the_pod,query,kw,code,words", [
     (pod(), {"command": ["true"]}, {"upgrade": False}, 400, "Upgrade request required"),
-    (pod(), {"command": ["true"]}, {"protocol": "v9.channel.k8s.io"}, 400, "subprotocols"),
+    (pod(), {"command": ["true"]}, {"protocol": "v9.channel.k8s.io"}, 403, "unable to negotiate protocol"),
     (pod(), {}, {}, 400, "at least one command"),
     (pod(running=False), {"command": ["true"]}, {}, 400, 'is waiting to start: CrashLoopBackOff'),
     (pod([{"name": "a"}, {"name": "b"}]), {"command": ["true"]}, {}, 400, "choose one of: [a b]"),
@@ -136,7 +136,7 @@ async def refused(streams, verb, the_pod, query, **kw):
 ])
 def test_exec_refusals_are_statuses(streams, the_pod, query, kw, code, words):
     got_code, status = run(refused(streams, "exec", the_pod, query, **kw))
-    assert got_code == code and status["kind"] == "Status" and status["code"] == code
+    assert got_code == code and status["kind"] == "Status" and status["code"] == code, status
     assert status["status"] == "Failure" and words in status["message"]
 
 
@@ -260,3 +260,56 @@ def test_a_tty_exec_hangs_up_when_kubectl_goes(streams, tmp_path):
             await asyncio.sleep(0.1)
         return False
     assert run(go())
+
+
+# -- the same sessions over SPDY/3.1 (client-go's SPDY executor) -----------------------------------------------
+async def spdy_session(streams, query, streams_opened, send=b"", verb="exec", resize=b""):
+    """Open STREAMS_OPENED (stream types) as client-go does, send SEND on stdin then its end; answer what came
+    back per stream type, and the types whose stream ended."""
+    from toycluster.wire import spdy
+    async def handle(reader, writer):
+        raw = await reader.readuntil(b"\r\n\r\n")
+        await streams.handlers()[verb](pod(), query, http1.parse_head(raw[:-4]), reader, writer)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    writer.write(f"POST /x?{urllib.parse.urlencode(query, doseq=True)} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                 "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
+                 "X-Stream-Protocol-Version: v3.channel.k8s.io\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    assert " 101 " in head and "X-Stream-Protocol-Version: v4.channel.k8s.io" in head, head
+    c, ids = spdy.Codec(), {}
+    for i, kind in enumerate(streams_opened):
+        ids[2 * i + 1] = kind
+        writer.write(c.syn_stream(2 * i + 1, {"streamType": kind}))
+    for i, kind in ids.items():
+        if kind == "resize" and resize:
+            writer.write(c.data(i, resize[:7]) + c.data(i, resize[7:]))     # split: the server joins it
+    stdin = next((i for i, k in ids.items() if k == "stdin"), None)
+    if stdin:
+        writer.write(c.data(stdin, send) + c.data(stdin, b"", fin=True))
+    got, ended = {}, set()
+    while data := await reader.read(1 << 16):
+        for f in c.feed(data):
+            if f.type == spdy.DATA:
+                got[ids[f.stream]] = got.get(ids[f.stream], b"") + f.data
+                if f.fin:
+                    ended.add(ids[f.stream])
+    server.close()
+    writer.close()
+    return got, ended
+
+
+def test_exec_over_spdy(streams):
+    got, ended = run(spdy_session(streams, {"command": ["sh", "-c", "cat; echo err >&2; exit 6"], "stdin": ["true"],
+                                            "stdout": ["true"], "stderr": ["true"]},
+                                  ["error", "stdin", "stdout", "stderr"], send=b"over spdy\n"))
+    assert got["stdout"] == b"over spdy\n" and got["stderr"] == b"err\n"
+    assert json.loads(got["error"])["details"]["causes"] == [{"reason": "ExitCode", "message": "6"}]
+    assert ended == {"error", "stdout", "stderr"}
+
+
+def test_exec_over_spdy_with_a_tty_reads_the_resize_stream(streams):
+    got, _ = run(spdy_session(streams, {"command": ["sh", "-c", "stty size"], "stdin": ["true"], "stdout": ["true"],
+                                        "tty": ["true"]}, ["error", "stdin", "stdout", "resize"],
+                              resize=b'{"Width":132,"Height":43}{"Width":133,"Height":44}'))
+    assert got["stdout"].strip() == b"44 133", got
