@@ -7,6 +7,7 @@ Modules, in reading order:
 - `prober.py`: kubelet's prober: httpGet and tcpSocket from the node, exec inside the container (CRI's ExecSync)
 - `streaming.py`: kubelet's streaming server: pods/exec and pods/attach over WebSocket (kubectl's channels), pods/log
 - `stream_request.py`: what the streaming requests share: query flags, the container named, Status refusals
+- `stream_channels.py`: a session's channels over WebSocket or SPDY/3.1 streams; the error channel's Status
 - `stream_io.py`: the process side of exec and attach: a pty or pipes, exit codes, the relay to an attach shim
 - `logs.py`: pods/log: a container's log file with tailLines, since, timestamps, limitBytes and follow
 - `portforward.py`: pods/portforward: SPDY/3.1 in WebSocket (or after a SPDY upgrade) to the pod's ports
