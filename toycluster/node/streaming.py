@@ -51,6 +51,13 @@ def findable(command: str, path: str) -> bool:
     return shutil.which(command, path=path) is not None
 
 
+async def drain(session) -> None:
+    """Read (and drop) what the client sends until it goes."""
+    with contextlib.suppress(websocket.Closed, ConnectionError):
+        while True:
+            await session.recv()
+
+
 def wanted(query: dict) -> tuple[bool, dict]:
     """A session's tty flag, and which of stdin (0), stdout (1) and stderr (2) it asks for (no stderr with a tty)."""
     tty = flag(query, "tty")
@@ -193,8 +200,11 @@ class Streams:
             return
         if not container.get("stdin"):            # nothing to type into: the output, as it comes
             path = logs.log_path(self.cfg, pod, container["name"], False)
+            listening = asyncio.create_task(drain(session))      # pings answered; kubectl's going noticed
             await logs.follow_output(path, lambda data: session.send(1, data),
-                                     lambda: logs.still_running(self.pod_now(pod), container["name"]))
+                                     lambda: logs.still_running(self.pod_now(pod), container["name"]),
+                                     until=listening.done)
+            listening.cancel()
             await session.finish(0)
             return
         netns = self.cfg.pod_ns(pod["metadata"]["namespace"], pod["metadata"]["name"])

@@ -313,3 +313,23 @@ def test_exec_over_spdy_with_a_tty_reads_the_resize_stream(streams):
                                         "tty": ["true"]}, ["error", "stdin", "stdout", "resize"],
                               resize=b'{"Width":132,"Height":43}{"Width":133,"Height":44}'))
     assert got["stdout"].strip() == b"44 133", got
+
+
+def test_attach_without_stdin_follows_the_log_until_kubectl_goes(streams, tmp_path):
+    path = write_log(tmp_path, b"old\n")
+    streams.pod_now = lambda p: pod()
+
+    async def go():
+        head, reader, writer = await request(streams, "attach", pod(), {"stdout": ["true"]})
+        sock = ws.WebSocket(reader, writer, client=True)
+        await asyncio.sleep(0.2)
+        with open(path, "ab") as f:
+            f.write(b"new\n")
+        first = await asyncio.wait_for(sock.recv(), 5)
+        await sock.close()
+        with pytest.raises(ws.Closed):          # the server answers the close and ends the session
+            while True:
+                await asyncio.wait_for(sock.recv(), 5)
+        writer.close()
+        return first
+    assert run(go()) == (ws.BINARY, b"\x01new\n")
