@@ -211,3 +211,25 @@ def test_kubectl_grace_period_and_force_delete(term):
     poll(lambda: not alive(pid) and not os.path.exists(f"/run/netns/{c.name}.pod.default.forced"), timeout=15,
          what="the force-deleted pod's process and namespace to go")
     poll(lambda: c.api_pod("graceful") is None, timeout=15, what="graceful to be gone after SIGTERM")
+
+
+def test_http_and_sleep_prestop_hooks(term):
+    """An httpGet hook is sent from the node (nothing listens on its port here: FailedPreStopHook, and the pod
+    goes on terminating); a sleep hook holds SIGTERM back for its seconds."""
+    c = term
+
+    def hooked(name, handler):
+        return "---\n" + json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+            "containers": [{"name": "web", "image": "toycluster/echo", "lifecycle": {"preStop": handler}}]}}) + "\n"
+    c.apply(hooked("hook-http", {"httpGet": {"port": 9999, "path": "/bye"}})
+            + hooked("hook-sleep", {"sleep": {"seconds": 2}}))
+    pods = {p["metadata"]["name"]: p for p in c.wait_running(names=["hook-http", "hook-sleep"])}
+    deleted = time.monotonic()
+    for name in pods:
+        c.api().delete("Pod", "default", name)
+    poll(lambda: c.api_pod("hook-http") is None and c.api_pod("hook-sleep") is None, timeout=20,
+         what="both pods to be gone")
+    assert time.monotonic() - deleted >= 2
+    failed = [e for e in kubelet_events(c, "hook-http") if e["reason"] == "FailedPreStopHook"]
+    assert failed and failed[0]["message"] == "PreStopHook failed" and failed[0]["type"] == "Warning", failed
+    assert not [e for e in kubelet_events(c, "hook-sleep") if e["reason"] == "FailedPreStopHook"]
