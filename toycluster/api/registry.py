@@ -144,8 +144,15 @@ class API:
             raise APIError(422, "nodes are part of the cluster's topology; use `toycluster down`")
         if kind == "Pod" and grace is None:
             grace = obj["spec"].get("terminationGracePeriodSeconds", 30)
+        if kind == "Pod" and not obj["spec"].get("nodeName"):
+            grace = 0                           # never scheduled: no kubelet to finish it (as upstream)
+        meta = obj["metadata"]
         if kind == "Pod" and grace == 0:
             self.store.delete(kind, namespace, name)
+        elif kind == "Pod" and meta.get("deletionTimestamp") and grace < meta.get("deletionGracePeriodSeconds", 30):
+            obj = copy.deepcopy(obj)            # a second delete may shorten the grace period, never lengthen it
+            obj["metadata"]["deletionGracePeriodSeconds"] = grace
+            self.store.put(obj)
         elif kind in ("Pod", "Namespace"):      # graceful: the kubelet / namespace controller finish it
             if not obj["metadata"].get("deletionTimestamp"):
                 obj = copy.deepcopy(obj)
