@@ -4,9 +4,10 @@ subresources hand them over (the router authenticates and finds the pod; api.str
 exec and attach speak kubectl's channel protocol over WebSocket (v5.channel.k8s.io down to channel.k8s.io): one
 channel byte per binary message, 0 stdin, 1 stdout, 2 stderr, 3 the error channel (a Status: Success, or
 NonZeroExitCode with the exit code as its cause), 4 resize ({"Width", "Height"}), and in v5 255 to close a
-stream (stdin's end of file). An exec's process is forked by the fork server (zygote.py) into the pod's
-namespaces, as `toycluster exec` enters them, with a pty (tty=true) or pipes handed over a Unix socket
-(stdio.receive); attach relays a `stdin: true` container's shim (stdio.shim), or follows the output of others.
+stream (stdin's end of file); or over SPDY/3.1, a stream per channel (stream_channels.py). An exec's process is
+forked by the fork server (zygote.py) into the pod's namespaces, as `toycluster exec` enters them, with a pty
+(tty=true) or pipes handed over a Unix socket (stdio.receive); attach relays a `stdin: true` container's shim
+(stdio.shim), or follows the output of others.
 pods/log is logs.py's, pods/portforward portforward.py's.
 """
 import asyncio
