@@ -113,12 +113,12 @@ class ControlPlane:
         self.store.save()
 
     async def serve_https(self) -> None:
-        """The Kubernetes REST API on node1's address, port 6443, once `up` has made the cluster CA."""
+        """The Kubernetes REST API on node1's address, port 6443, once `up` has made its certificate (the key is
+        written first); the control plane itself never loads the cryptography package."""
         ca = pki.ca_paths(self.cfg.state_dir)[0]
-        while not os.path.exists(ca):
-            await asyncio.sleep(0.05)
-        await asyncio.get_running_loop().run_in_executor(None, kubeconfig.make_certificates, self.cfg)
         crt, key = kubeconfig.paths(self.cfg)["server"]
+        while not os.path.exists(crt):
+            await asyncio.sleep(0.05)
         streams = streaming.Streams(self.cfg, self.kubelets[0].zygote, store=self.store)   # exec: the fork server
         rest = REST(self.api, f"{self.cfg.node_ip(1)}:{kubeconfig.API_PORT}", streams.handlers())
         try:
