@@ -1,0 +1,7 @@
+"""The learner's side: the tools a lab uses to see packets — scapy in any namespace, `toycluster trace`, `toycluster graph`.
+
+Not a Kubernetes component: it sits above the cluster and reads what every component made (namespaces, links,
+routes, rendered rules, API objects) to show a learner what happens to a packet.
+
+Modules, in reading order:
+"""
