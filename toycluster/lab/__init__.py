@@ -4,4 +4,5 @@ Not a Kubernetes component: it sits above the cluster and reads what every compo
 routes, rendered rules, API objects) to show a learner what happens to a packet.
 
 Modules, in reading order:
+- `trace_model.py`: the trace's data (request, DNS queries, hops, connections, result) and its JSON
 """
