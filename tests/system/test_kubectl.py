@@ -179,7 +179,7 @@ def test_bad_requests_get_upstreams_errors(kc):
     p = kc.kubectl("apply", "-f", "-", input=bad, check=1)
     assert 'The Pod "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"' in p.stderr, p.stderr
     p = kc.kubectl("get", "pods", "-l", "app in (web", check=1)
-    assert "found '', expected: ')'" in p.stderr
+    assert "unable to parse requirement: found '', expected: ',' or ')'" in p.stderr, p.stderr   # pkg/labels' words
     p = kc.kubectl("patch", "pod", "my-pod", "-p", '{"spec":{"containers":[{"name":"c","ports":[{"containerPort":1}]}]}}',
                    check=1)
     assert 'The Pod "my-pod" is invalid: spec: Forbidden: pod updates may not change fields' in p.stderr

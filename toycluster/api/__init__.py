@@ -9,6 +9,7 @@ Modules, in reading order:
 - `validation_ingress.py`: Ingresses (hosts, paths, backends, TLS) and Secrets (kubernetes.io/tls pairs)
 - `validation_netpol.py`: NetworkPolicies (peers, ipBlocks, ports and endPorts)
 - `manifests.py`: `kubectl apply -f`'s reader: YAML and JSON from files, folders and stdin
+- `yaml_json.py`: the decoders' limits: 3 MiB bodies, go-yaml's alias budget (billion laughs), nesting depth
 - `selectors.py`: label selector semantics and the IngressClass check, shared by the components
 - `selector_text.py`: selector strings (`-l`, `--field-selector`) parsed as upstream's grammar
 - `allocators.py`: the Service registry: ClusterIP and NodePort allocation

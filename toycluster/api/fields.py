@@ -135,6 +135,16 @@ def _label_value(v, path):
         raise bad(path, v, "must be no more than 63 characters" if len(v) > 63 else _MSG["value"])
 
 
+def check_label_key(k, path):
+    """A label key ([prefix/]name), as IsQualifiedName checks it (label selectors use it too)."""
+    _qname(k, path)
+
+
+def check_label_value(v, path):
+    """A label value, as IsValidLabelValue checks it."""
+    _label_value(v, path)
+
+
 def check_labels(m, path, values=True):
     """M is a map of labels (or, with values=False, of annotations: any string value)."""
     for k, v in typed(m, dict, path).items():

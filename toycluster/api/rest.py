@@ -11,7 +11,7 @@ are Status objects with upstream's codes, reasons and messages. The watch itself
 import base64
 import json
 
-from toycluster.api import discovery, openapi, protobuf, selector_text, selectors, status, tables
+from toycluster.api import discovery, manifests, openapi, protobuf, selector_text, selectors, status, tables
 from toycluster.api.kinds import KINDS_BY_KIND
 from toycluster.api.registry import APIError
 from toycluster.api.status import StatusError
@@ -58,8 +58,8 @@ def _json(body: bytes, ctype: str = "") -> dict:
             return protobuf.decode(body)
         except protobuf.ProtobufError as e:
             raise StatusError(400, f"the protobuf body could not be decoded: {e}", "BadRequest") from None
-    try:
-        doc = json.loads(body)
+    try:                    # JSON, or YAML for application/yaml, under the decoders' limits (api/yaml_json.py)
+        doc = manifests.decode_body(body, ctype)
     except ValueError as e:
         raise StatusError(400, f"the object provided is unrecognized: {e}", "BadRequest") from None
     if not isinstance(doc, dict):

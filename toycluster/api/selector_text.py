@@ -1,16 +1,16 @@
 """apimachinery's selector strings: `-l` / `labelSelector=` and `--field-selector` / `fieldSelector=` parsed as
-upstream's grammar, turned into a LabelSelector the rest of the API understands.
+upstream's grammar (pkg/labels' lexer and parser, pkg/fields), turned into a LabelSelector the rest of the API
+understands.
 
 Label selectors: `key`, `!key`, `key=v`, `key==v`, `key!=v`, `key in (a,b)`, `key notin (a,b)`, `key>1`, `key<1`,
-joined by commas. Field selectors: `path=v`, `path==v`, `path!=v`, joined by commas, on the fields the API
-supports for the kind (metadata.name and metadata.namespace for every kind, a few more per kind).
+joined by commas; keys and values checked as NewRequirement checks them, errors in upstream's words. Field
+selectors: `path=v`, `path==v`, `path!=v`, joined by commas, on the fields the API supports for the kind
+(metadata.name and metadata.namespace for every kind, a few more per kind).
 """
 import re
 
-_KEY = re.compile(r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                  r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
-_TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|>|<|[^\s!=(),<>]+)")
+from toycluster.api.fields import FieldError, check_label_key, check_label_value
+
 FIELDS = {"Pod": {"spec.nodeName", "status.phase", "status.podIP", "spec.restartPolicy", "spec.schedulerName",
                   "spec.serviceAccountName", "status.nominatedNodeName"},
           "Event": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
@@ -20,81 +20,168 @@ FIELDS = {"Pod": {"spec.nodeName", "status.phase", "status.podIP", "spec.restart
           "ReplicaSet": {"status.replicas"}}
 
 
-def _tokens(text: str) -> list[str]:
-    out, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or not m.group(1):
-            break
-        out.append(m.group(1))
-        pos = m.end()
-    return out
+_SPECIAL, _SPACE = set("=!(),><"), set(" \t\r\n")
+_TOKENS = {")": "CLOSE", ",": "COMMA", "!": "NOT", "==": "EQEQ", "=": "EQ", ">": "GT", "in": "IN", "<": "LT",
+           "!=": "NE", "notin": "NOTIN", "(": "OPEN"}
+_OPERATORS = {"IN": "In", "NOTIN": "NotIn", "EQ": "In", "EQEQ": "In", "NE": "NotIn", "GT": "Gt", "LT": "Lt"}
+_BINARY = "in, notin, =, ==, !=, gt, lt"          # upstream's binaryOperators, as its message lists them
 
 
-def _check(key: str, values: list[str], text: str) -> None:
-    if not _KEY.fullmatch(key) or len(key.rpartition("/")[2]) > 63:
-        raise ValueError(f'unable to parse requirement: <nil>: Invalid value: "{key}": name part must consist of '
-                         "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                         "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                         "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-    for v in values:
-        if not _VALUE.fullmatch(v) or len(v) > 63:
-            raise ValueError(f'unable to parse requirement: values[0][{key}]: Invalid value: "{v}": a valid label '
-                             "must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-                             "must start and end with an alphanumeric character")
+def _lex(text: str) -> list[tuple[str, str]]:
+    """(token, literal) pairs as pkg/labels' Lexer makes them, ending with ("END", "")."""
+    out, pos, n = [], 0, len(text)
+    while True:
+        while pos < n and text[pos] in _SPACE:
+            pos += 1
+        if pos >= n:
+            return out + [("END", "")]
+        if text[pos] in _SPECIAL:                   # the longest run of symbols that is still an operator
+            tok, lit, end = None, "", pos
+            while end < n and text[end] in _SPECIAL and text[pos:end + 1] in _TOKENS:
+                end += 1
+                tok, lit = _TOKENS[text[pos:end]], text[pos:end]
+            out.append((tok, lit) if tok else ("ERROR", f"error expected: keyword found '{text[pos]}'"))
+            pos = max(end, pos + 1)
+        else:
+            end = pos
+            while end < n and text[end] not in _SPECIAL and text[end] not in _SPACE:
+                end += 1
+            lit, pos = text[pos:end], end
+            out.append((_TOKENS.get(lit, "IDENT"), lit))
 
 
-def _set(toks: list[str], i: int, text: str) -> tuple[list[str], int]:
-    if i >= len(toks) or toks[i] != "(":
-        raise ValueError(f"found '{toks[i] if i < len(toks) else ''}', expected: '('")
-    values, i = [], i + 1
-    while i < len(toks) and toks[i] != ")":
-        if toks[i] != ",":
-            values.append(toks[i])
-        i += 1
-    if i >= len(toks):
-        raise ValueError("found '', expected: ')'")
-    return values, i + 1
+class _Parser:
+    """pkg/labels' Parser: one requirement after another; "in" and "notin" are identifiers where values are."""
+
+    def __init__(self, text: str):
+        self.items, self.pos = _lex(text), 0
+
+    def peek(self, values=True):
+        tok, lit = self.items[self.pos]
+        return ("IDENT" if values and tok in ("IN", "NOTIN") else tok), lit
+
+    def take(self, values=True):
+        item = self.peek(values)
+        self.pos += 1
+        return item
+
+    def parse(self) -> list[dict]:
+        reqs = []
+        while True:
+            tok, lit = self.peek()
+            if tok == "END":
+                return reqs
+            if tok not in ("IDENT", "NOT"):
+                raise ValueError(f"found '{lit}', expected: !, identifier, or 'end of string'")
+            try:
+                reqs.append(self.requirement())
+            except ValueError as e:
+                raise ValueError(f"unable to parse requirement: {e}") from None
+            tok, lit = self.take()
+            if tok == "END":
+                return reqs
+            if tok != "COMMA":
+                raise ValueError(f"found '{lit}', expected: ',' or 'end of string'")
+            if self.peek()[0] not in ("IDENT", "NOT"):
+                raise ValueError(f"found '{self.peek()[1]}', expected: identifier after ','")
+
+    def requirement(self) -> dict:
+        tok, key = self.take()
+        op = "DoesNotExist" if tok == "NOT" else None
+        if tok == "NOT":
+            tok, key = self.take()
+        if tok != "IDENT":
+            raise ValueError(f"found '{key}', expected: identifier")
+        _check_key(key, "<nil>")
+        if op or self.peek()[0] in ("END", "COMMA"):    # `!x` takes nothing after it: `!x=a` fails next
+            return {"key": key, "operator": op or "Exists", "values": []}
+        tok, lit = self.take(values=False)
+        if tok not in _OPERATORS:
+            raise ValueError(f"found '{lit}', expected: {_BINARY}")
+        values = self.set_values() if tok in ("IN", "NOTIN") else self.exact_value()
+        _check_values(key, _OPERATORS[tok], values)
+        return {"key": key, "operator": _OPERATORS[tok], "values": values}
+
+    def set_values(self) -> list[str]:
+        tok, lit = self.take()
+        if tok != "OPEN":
+            raise ValueError(f"found '{lit}' expected: '('")
+        tok, lit = self.peek()
+        if tok == "CLOSE":                          # "()"
+            self.take()
+            return [""]
+        if tok not in ("IDENT", "COMMA"):
+            raise ValueError(f"found '{lit}', expected: ',', ')' or identifier")
+        values = self.identifiers()
+        if self.take()[0] != "CLOSE":
+            raise ValueError(f"found '{lit}', expected: ')'")
+        return sorted(values)
+
+    def identifiers(self) -> set[str]:
+        """A possibly empty list of possibly empty identifiers, comma-separated: "(a,,b)", "(,)"."""
+        values = set()
+        while True:
+            tok, lit = self.take()
+            if tok == "IDENT":
+                values.add(lit)
+                nxt, nlit = self.peek()
+                if nxt == "CLOSE":
+                    return values
+                if nxt != "COMMA":
+                    raise ValueError(f"found '{nlit}', expected: ',' or ')'")
+            elif tok == "COMMA":
+                if not values:                      # "(,"
+                    values.add("")
+                nxt = self.peek()[0]
+                if nxt == "CLOSE":
+                    values.add("")
+                    return values
+                if nxt == "COMMA":
+                    self.take()
+                    values.add("")
+            else:
+                raise ValueError(f"found '{lit}', expected: ',', or identifier")
+
+    def exact_value(self) -> list[str]:
+        if self.peek()[0] in ("END", "COMMA"):
+            return [""]
+        tok, lit = self.take()
+        if tok != "IDENT":
+            raise ValueError(f"found '{lit}', expected: identifier")
+        return [lit]
+
+
+def _check_key(key: str, path: str) -> None:
+    try:
+        check_label_key(key, path)
+    except FieldError as e:
+        raise ValueError(": ".join(e.args)) from None
+
+
+def _check_values(key: str, op: str, values: list[str]) -> None:
+    """NewRequirement's checks on the values; several errors are listed as upstream's aggregate lists them."""
+    errors = []
+    if op in ("Gt", "Lt"):
+        errors += [f'values[{i}]: Invalid value: "{v}": for \'Gt\', \'Lt\' operators, the value must be an integer'
+                   for i, v in enumerate(values) if not is_int64(v)]
+    for i, v in enumerate(values):
+        try:
+            check_label_value(v, f"values[{i}][{key}]")
+        except FieldError as e:
+            errors.append(": ".join(e.args))
+    if errors:
+        raise ValueError(errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]")
+
+
+def is_int64(text: str) -> bool:
+    """Does Go's strconv.ParseInt(text, 10, 64) accept TEXT?"""
+    return bool(re.fullmatch(r"[+-]?[0-9]+", text)) and -2 ** 63 <= int(text) < 2 ** 63
 
 
 def parse_labels(text: str) -> dict:
-    """A selector string -> a LabelSelector {"matchExpressions": [...]}; ValueError with upstream's message."""
-    toks, exprs, i = _tokens(text), [], 0
-    while i < len(toks):
-        if toks[i] == "!":
-            if i + 1 >= len(toks):
-                raise ValueError("found '', expected: identifier after '!'")
-            key, op, values, i = toks[i + 1], "DoesNotExist", [], i + 2
-        else:
-            key, i = toks[i], i + 1
-            nxt = toks[i] if i < len(toks) else ","
-            if nxt == ",":
-                op, values = "Exists", []
-            elif nxt in ("=", "==", "!="):
-                if i + 1 >= len(toks) or toks[i + 1] == ",":
-                    values, i = [""], i + 1
-                else:
-                    values, i = [toks[i + 1]], i + 2
-                op = "NotIn" if nxt == "!=" else "In"
-            elif nxt in ("in", "notin"):
-                values, i = _set(toks, i + 1, text)
-                op = "In" if nxt == "in" else "NotIn"
-            elif nxt in (">", "<"):
-                if i + 1 >= len(toks) or not re.fullmatch(r"-?\d+", toks[i + 1]):
-                    raise ValueError(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be "
-                                     f"an integer")
-                values, op, i = [toks[i + 1]], "Gt" if nxt == ">" else "Lt", i + 2
-            else:
-                raise ValueError(f"found '{nxt}', expected: '=', '!=', '==', 'in', notin'")
-        _check(key, values if op not in ("Gt", "Lt") else [], text)
-        exprs.append({"key": key, "operator": op, "values": values})
-        if i < len(toks):
-            if toks[i] != ",":
-                raise ValueError(f"found '{toks[i]}', expected: ',' or 'end of string'")
-            i += 1
-            if i >= len(toks):
-                raise ValueError("found '', expected: identifier")
-    return {"matchExpressions": exprs}
+    """A selector string -> a LabelSelector {"matchExpressions": [...]}, sorted by key as upstream sorts them
+    (=, == become In and != NotIn, which match alike); ValueError with upstream's message."""
+    return {"matchExpressions": sorted(_Parser(text).parse(), key=lambda r: r["key"])}
 
 
 def parse_fields(text: str, kind: str) -> list[tuple[str, str, str]]:

@@ -4,6 +4,8 @@ label_selector_matches() is the LabelSelector semantics that validation, the con
 EndpointSlices), the network policy agent and the CLI share; ingress_class_matches() is the IngressClass check
 that the ingress controller and the cloud controller (its load balancer address, its public DNS names) share.
 """
+import re
+
 INGRESS_CLASS = "nginx"  # the cluster's default IngressClass, served by ingress/
 
 
@@ -29,11 +31,11 @@ def label_selector_matches(selector: dict, labels: dict) -> bool:
 
 
 def _int(text: str) -> float:
-    """A label value as the integer Gt and Lt compare (one that is not: never matches)."""
-    try:
-        return int(text)
-    except ValueError:
+    """A label value as the integer Gt and Lt compare, as Go's strconv.ParseInt reads it (one that is not,
+    "v2", " 1" or "1_0": never matches)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text or "") or not -2 ** 63 <= int(text) < 2 ** 63:
         return float("nan")
+    return int(text)
 
 
 def ingress_class_matches(ing: dict, class_name: str = INGRESS_CLASS) -> bool:
