@@ -3,6 +3,7 @@
 Modules, in reading order:
 - `main.py`: the parser and the verbs of toycluster's own: up, down, status, proxy-rules
 - `kubectl.py`: kubectl's verbs: get, apply, delete, scale, wait, exec, logs
+- `inputs.py`: kubectl's argument readers: durations (--timeout), `-l` selectors, TYPE/NAME, the pod of deploy/NAME
 - `common.py`: what the verbs share: the API client for --cluster, resource names, -f files, pod or node targets
 - `printers.py`: kubectl's printers: the table layout, JSON, YAML and names
 - `policy.py`: kubectl's `label` and toycluster's `policy why` / `policy rules`

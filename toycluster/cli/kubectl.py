@@ -5,23 +5,27 @@ import time
 
 from toycluster import config
 from toycluster.api import client as apiclient
-from toycluster.api import kinds, selectors
-from toycluster.cli import ingress, printers
+from toycluster.api import kinds
+from toycluster.cli import ingress, inputs, printers
 from toycluster.cli.common import client, kind_of, manifests, pod_or_node
 from toycluster.cluster.lifecycle import UsageError
 from toycluster.kernel import nsfs
 
 
 def cmd_get(args):
+    sel = inputs.label_selector(args.selector)           # the arguments are checked before the API is asked
+    groups = inputs.resource_args([args.resource, *args.names] if args.resource else [])
+    if sel is not None and any(names for _, names in groups):
+        raise UsageError("name cannot be provided when a selector is specified")
     c = client(args)
     rc = 0
-    for resource in args.resource.split(","):
+    for resource, names in groups:
         kind = kind_of(resource)
         namespaced = kind not in ("Node", "Namespace")
         ns = None if args.all_namespaces or not namespaced else args.namespace
-        if args.names:
+        if names:
             objs = []
-            for name in args.names:
+            for name in names:
                 obj = c.get(kind, ns or "-", name)
                 if obj is None:
                     print(f'Error from server (NotFound): {kinds.KINDS[(kinds.resource_for(resource))]["resource"]}'
@@ -30,17 +34,13 @@ def cmd_get(args):
                 else:
                     objs.append(obj)
         else:
-            objs = c.list(kind, ns)
-        if args.selector:
-            want = dict(kv.split("=", 1) for kv in args.selector.split(","))
-            objs = [o for o in objs if selectors.label_selector_matches({"matchLabels": want},
-                                                                      o["metadata"].get("labels", {}))]
-        if not objs and not args.names and args.output not in ("json", "yaml"):
+            objs = inputs.matching(sel, c.list(kind, ns))
+        if not objs and not names and args.output not in ("json", "yaml"):
             print(printers.no_resources(ns if namespaced else None, args.all_namespaces or not namespaced),
                   file=sys.stderr)
             continue
         try:
-            sys.stdout.write(printers.render(args.output, kind, objs, single=len(args.names) == 1 and len(objs) == 1,
+            sys.stdout.write(printers.render(args.output, kind, objs, single=len(names) == 1 and len(objs) == 1,
                                              all_namespaces=args.all_namespaces and namespaced,
                                              show_labels=args.show_labels))
         except ValueError as e:
@@ -57,19 +57,33 @@ def cmd_apply(args):
 
 
 def cmd_delete(args):
-    c = client(args)
+    sel = inputs.label_selector(args.selector)
     if args.filename:
+        if args.args or sel is not None:
+            raise UsageError("delete -f FILE takes no resource names or -l selector as well")
         targets = [(o["kind"], o["metadata"].get("namespace", "-"), o["metadata"]["name"]) for o in manifests(args)]
+        c = client(args)
     else:
         if not args.args:
-            raise UsageError("delete needs -f FILE, or a resource and names (toycluster delete pod web-1)")
-        resource, *names = args.args
-        if "/" in resource:
-            resource, names = resource.split("/", 1)[0], [resource.split("/", 1)[1]] + names
-        if not names:
-            raise UsageError(f"delete {resource}: give at least one name")
-        kind = kind_of(resource)
-        targets = [(kind, args.namespace, n) for n in names]
+            raise UsageError("delete needs -f FILE, or a resource and names (toycluster delete pod web-1), "
+                             "or a resource and -l SELECTOR or --all")
+        groups = inputs.resource_args(args.args, "delete")
+        named = any(names for _, names in groups)
+        if named and (sel is not None or args.all):
+            raise UsageError("name cannot be provided when a selector is specified" if sel is not None
+                             else "--all cannot be used with resource names")
+        if not named and sel is None and not args.all:
+            raise UsageError(f"resource(s) were provided, but no name was specified: give NAMES, -l SELECTOR "
+                             f"or --all (toycluster delete {args.args[0]} NAME)")
+        c = client(args)
+        targets = []
+        for resource, names in groups:
+            kind = kind_of(resource)
+            ns = "-" if kind in ("Node", "Namespace") else args.namespace
+            found = [] if named else inputs.matching(sel, c.list(kind, None if ns == "-" else ns))
+            targets += [(kind, ns, n) for n in names or [o["metadata"]["name"] for o in found]]
+        if not targets:
+            print("No resources found", file=sys.stderr)
     rc = 0
     for kind, ns, name in targets:
         try:
@@ -85,9 +99,10 @@ def cmd_delete(args):
 
 
 def cmd_scale(args):
-    resource, name = (args.resource.split("/", 1) + [args.name])[:2] if "/" in args.resource else (args.resource, args.name)
-    if not name:
-        raise UsageError("scale needs a name: toycluster scale deployment web --replicas 3")
+    groups = inputs.resource_args([args.resource] + ([args.name] if args.name else []), "scale")
+    if len(groups) != 1 or len(groups[0][1]) != 1:
+        raise UsageError("scale needs one resource and one name: toycluster scale deployment web --replicas 3")
+    (resource, (name,)), = groups
     if args.replicas < 0:
         raise UsageError(f"--replicas {args.replicas}: must be >= 0")
     print(client(args).scale(kind_of(resource), args.namespace, name, args.replicas))
@@ -95,27 +110,33 @@ def cmd_scale(args):
 
 
 def cmd_wait(args):
-    """kubectl wait --for=condition=Ready pod --all (or named pods, or -l selector)."""
+    """kubectl wait --for=condition=Ready pod --all (or named pods, pod/NAME, or -l selector)."""
     cond = args.for_.removeprefix("condition=")
-    if args.for_ == cond:
+    if args.for_ == cond or not cond:
         raise UsageError(f"--for {args.for_}: only --for=condition=NAME is supported")
-    c, kind = client(args), kind_of(args.resource)
-    deadline = time.time() + float(args.timeout.rstrip("s"))
+    timeout, sel = inputs.wait_timeout(args.timeout), inputs.label_selector(args.selector)
+    groups = inputs.resource_args([args.resource, *args.names], "wait")
+    if len(groups) != 1:
+        raise UsageError("wait takes one resource type: toycluster wait --for=condition=Ready pod web")
+    (resource, names), = groups
+    if names and (sel is not None or args.all):
+        raise UsageError("name cannot be provided when a selector or --all is specified")
+    if not names and sel is None and not args.all:
+        raise UsageError("resource(s) were provided, but no name was specified: give NAMES, -l SELECTOR or --all")
+    kind = kind_of(resource)
+    c, deadline = client(args), time.time() + timeout
     while True:
-        objs = [c.get(kind, args.namespace, n) for n in args.names] if args.names else c.list(kind, args.namespace)
-        if args.selector:
-            want = dict(kv.split("=", 1) for kv in args.selector.split(","))
-            objs = [o for o in objs if o and selectors.label_selector_matches({"matchLabels": want},
-                                                                            o["metadata"].get("labels", {}))]
+        objs = [c.get(kind, args.namespace, n) for n in names] if names else \
+            inputs.matching(sel, c.list(kind, args.namespace))
         met = [o for o in objs if o and any(x["type"] == cond and x["status"] == "True"
                                             for x in o.get("status", {}).get("conditions", []))]
         if objs and len(met) == len(objs):
             for o in met:
                 print(f"{printers.render('name', kind, [o], single=True).strip()} condition met")
             return 0
-        if time.time() > deadline:
+        if time.time() >= deadline:
             print(f"error: timed out waiting for the condition on {len(objs) - len(met)} of {len(objs)} "
-                  f"{args.resource}", file=sys.stderr)
+                  f"{resource}", file=sys.stderr)
             return 1
         time.sleep(0.05)
 
@@ -123,8 +144,10 @@ def cmd_wait(args):
 def cmd_exec(args):
     if not args.command:
         raise UsageError("exec needs a command after --: toycluster exec POD -- ip addr")
+    inputs.check_target(args.target)
     c = client(args)
     try:
+        args.target, _ = inputs.attachable_pod(c, args.namespace, args.target, "exec into")
         netns, hostname, pod = pod_or_node(args, c, args.target)
     except apiclient.APIUnavailable:      # the data plane outlives the control plane: go in by name
         cfg = config.ClusterConfig.load(args.cluster)
@@ -139,6 +162,8 @@ def cmd_exec(args):
     if pod is not None and pod.get("status", {}).get("phase") != "Running":
         raise UsageError(f"cannot exec into pod {args.target}: it is {pod.get('status', {}).get('phase', 'Pending')}, "
                          "not Running")
+    from toycluster.lab import packets     # the venv's bin first on PATH: the pod's python3 has scapy
+    os.environ["PATH"] = packets.exec_path(os.environ.get("PATH"))
     nsfs.enter_pod_netns(netns, hostname)
     try:
         os.execvp(args.command[0], args.command)
@@ -148,7 +173,11 @@ def cmd_exec(args):
 
 
 def cmd_logs(args):
+    inputs.check_target(args.target)
     c = client(args)
+    args.target, found = inputs.attachable_pod(c, args.namespace, args.target, "print the logs of")
+    if found > 1:
+        print(f"Found {found} pods, using pod/{args.target}", file=sys.stderr)
     netns, _, pod = pod_or_node(args, c, args.target)
     if pod is None:
         raise UsageError(f"{args.target} is a node; logs are kept for pods")
@@ -177,7 +206,7 @@ def cmd_logs(args):
 def register(verb) -> None:
     """Add kubectl's verbs to the `toycluster` parser (VERB(name, fn, help) adds one and returns it)."""
     sp = verb("get", cmd_get, "list objects, with kubectl's columns")
-    sp.add_argument("resource")
+    sp.add_argument("resource", nargs="?", help="TYPE[,TYPE...] [NAME...] or TYPE/NAME...")
     sp.add_argument("names", nargs="*")
     sp.add_argument("-A", "--all-namespaces", action="store_true")
     sp.add_argument("-o", "--output")
@@ -189,6 +218,8 @@ def register(verb) -> None:
         sp.add_argument("-f", "--filename", action="append")
         if name == "delete":
             sp.add_argument("args", nargs="*")
+            sp.add_argument("-l", "--selector")
+            sp.add_argument("--all", action="store_true")
             sp.add_argument("--wait", default=True, type=lambda v: v.lower() != "false")
     sp = verb("scale", cmd_scale, "set a Deployment's replicas")
     sp.add_argument("resource")

@@ -83,8 +83,15 @@ def cmd_proxy_rules(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and a pointer to --help, as kubectl prints them (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}\nSee '{self.prog} --help' for usage.\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="toycluster", description="A Kubernetes-networking lab in network namespaces.")
+    p = _Parser(prog="toycluster", description="A Kubernetes-networking lab in network namespaces.")
     p.add_argument("--cluster", default=os.environ.get("TOYCLUSTER", "toy"),
                    help="which cluster (default: $TOYCLUSTER or 'toy')")
     sub = p.add_subparsers(dest="verb", required=True)
@@ -141,6 +148,11 @@ def main(argv=None) -> int:
     except apiclient.APIUnavailable as e:
         print(f"error: {e}; `toycluster up` restarts it", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:                      # `toycluster get pods | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
