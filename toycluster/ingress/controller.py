@@ -13,7 +13,8 @@ One access-log line per request, ingress-nginx's log-format-upstream with the Ho
 Settings (environment): TOYCLUSTER_API, INGRESS_CLASS (nginx), ROUTE_TO (endpoints|service), CLIENT_HEADER_TIMEOUT
 (10 s), CLIENT_BODY_TIMEOUT (60), KEEPALIVE_TIMEOUT (75), PROXY_CONNECT_TIMEOUT (5), PROXY_READ_TIMEOUT (60),
 UPSTREAM_KEEPALIVE_CONNECTIONS (320), USE_FORWARDED_HEADERS (false), WORKERS (auto: one per CPU as
-ingress-nginx's worker-processes, at most 4 here; they share the listening sockets, each balances on its own),
+ingress-nginx's worker-processes, at most 4 here; each has its own listening sockets, SO_REUSEPORT, and balances
+on its own),
 HSTS (true: max-age=31536000; includeSubDomains), SERVER_TOKENS (false: no Server header, as ingress-nginx's default).
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from toycluster.ingress import routes as ingress
 from toycluster.api.informer import Informer
 from toycluster.api.selectors import INGRESS_CLASS, ingress_class_matches
-from toycluster.ingress.balancer import Balancer
+from toycluster.ingress.balancer import Balancer, resolve
 from toycluster.ingress.proxy import Client
 from toycluster.ingress.upstream import Upstream
 
@@ -75,12 +76,12 @@ class Controller:
 
     # -- what requests need --
     def upstream_for(self, req, addr, client) -> None:
-        req.up_addr = f"{addr[0]}:{addr[1]}"
         idle = self.pools.get(addr)
         while idle:
             up = idle.pop()
             if not up.closed:
                 return client.attach(up)
+        req.up_addr = f"{addr[0]}:{addr[1]}"
         self.connect(req, addr, client)
 
     def connect(self, req, addr, client) -> None:
@@ -109,12 +110,9 @@ class Controller:
         if idle and up in idle:
             idle.remove(up)
 
-    @staticmethod
-    def request_id(headers) -> str:
-        for name, value, _ in headers:
-            if name == b"x-request-id" and value:
-                return value.decode("latin-1")[:200]
-        return os.urandom(16).hex()
+    def request_id(self, req) -> str:
+        """The client's X-Request-ID, else a new one ($req_id)."""
+        return self.named(req)[2] or os.urandom(16).hex()
 
     def _tick(self) -> list:
         now = int(time.time())
@@ -126,18 +124,35 @@ class Controller:
     def http_date(self) -> bytes:
         return self._tick()[2]
 
-    def log(self, req, client) -> None:
-        ref = ua = b"-"
-        for name, value, _ in req.headers:
+    @staticmethod
+    def _named(headers) -> tuple:
+        """What the access log and X-Request-ID take from a request head: (referer, user agent, request id)."""
+        ref = ua = "-"
+        rid = None
+        for name, value, _ in headers:
             if name == b"user-agent":
-                ua = value
+                ua = value.decode("latin-1")
             elif name == b"referer":
-                ref = value
+                ref = value.decode("latin-1")
+            elif name == b"x-request-id" and value:
+                rid = value.decode("latin-1")[:200]
+        return ref, ua, rid
+
+    def named(self, req) -> tuple:
+        memo = req.memo
+        if memo is None:
+            return self._named(req.headers)
+        hit = memo.get("named")
+        if hit is None:
+            hit = memo["named"] = self._named(req.headers)
+        return hit
+
+    def log(self, req, client) -> None:
+        ref, ua, _ = self.named(req)
         now = self.loop.time()
         b = req.backend
         self.lines.append('%s - - [%s] "%s" %d %d "%s" "%s" %d %.3f [%s] [] %s %s %s %s %s %s\n' % (
-            client.ip, self._tick()[1], req.line.decode("latin-1"), req.status, req.sent, ref.decode("latin-1"),
-            ua.decode("latin-1"), req.length, now - req.t0, b.upstream_name if b else "upstream-default-backend",
+            client.ip, self._tick()[1], req.line.decode("latin-1"), req.status, req.sent, ref, ua, req.length, now - req.t0, b.upstream_name if b else "upstream-default-backend",
             req.up_addr, req.up_len, f"{now - req.up_t0:.3f}" if req.up_t0 else "-", req.up_status,
             req.rid or "-", req.host or "-"))
         if len(self.lines) > 512:
@@ -192,7 +207,7 @@ class Controller:
         backends = {b for srv in [routes.catch_all, *routes.hosts.values(), *routes.wildcards.values()]
                     for b in [srv.default, *srv.exact.values(), *srv.prefix.values()] if b is not None}
         for b in sorted(backends, key=lambda b: (b.ingress, b.upstream_name)):
-            _, why = ingress.resolve(b, self.services, self.slices)
+            _, why = resolve(b, self.services, self.slices)
             if why:
                 warned.add(f"ingress {b.ingress}: {why}: requests for it are answered 503")
         for text in sorted(warned - self.warned):
@@ -204,8 +219,11 @@ class Controller:
 
 
 def _listen(port: int) -> socket.socket:
+    """A listening socket of its own for each worker (nginx's `listen ... reuseport`): the kernel spreads the
+    connections over the workers, where one shared socket would let the first awake worker take a burst whole."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("0.0.0.0", port))
     sock.listen(4096)
     return sock
@@ -226,10 +244,15 @@ def main(container: dict, pod: dict) -> "NoReturn":
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # 1,000 idle clients need more than 1,024 fds
     s = Settings(os.environ)
-    socks = [_listen(s.http_port), _listen(s.https_port)]      # listening at once: early clients wait in the backlog
-    for _ in range(s.workers - 1):
+    groups = [[_listen(s.http_port), _listen(s.https_port)] for _ in range(s.workers)]  # early clients wait in a backlog
+    index = 0
+    for i in range(1, s.workers):
         if os.fork() == 0:
+            index = i
             break
+    socks = groups[index]
+    for sock in [sock for g in groups if g is not socks for sock in g]:
+        sock.close()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(_quiet)

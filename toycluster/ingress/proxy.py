@@ -126,7 +126,7 @@ class Client:
         if addr is None:
             ctl.error(f"{why} (request \"{req.line.decode('latin-1')}\", host \"{req.host}\")", backend)
             return self.local(req, 503)
-        req.rid = ctl.request_id(req.headers)
+        req.rid = ctl.request_id(req)
         target = rewrite(backend.opts, backend.path, req.path, req.target) if backend.opts.rewrite else req.target
         req.head = upstream_head(req.method, target, req.headers, client_ip=self.ip, scheme=self.scheme,
                                  host=req.rawhost, server_port=self.port, request_id=req.rid,

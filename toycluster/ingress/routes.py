@@ -21,8 +21,8 @@ the Kubernetes Ingress rules and, where they leave room, ingress-nginx:
             annotation), or with none at all: here "nginx" is the cluster's default IngressClass
             (api/selectors.py's ingress_class_matches, which the cloud controller shares).
 
-Also pure: upstream_head() (the request as sent upstream, with X-Forwarded-* and X-Request-ID) and
-resolve() (a backend -> the Service's ClusterIP:port or one ready endpoint, or the reason for a 503).
+Also pure: upstream_head() (the request as sent upstream, with X-Forwarded-* and X-Request-ID). Where a backend's
+Service and endpoints are is balancer.py's part.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ _PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
 _HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade",
                   b"transfer-encoding", b"expect"))
 _OURS = frozenset((b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-proto",
-                   b"x-forwarded-scheme", b"x-scheme", b"x-real-ip", b"x-request-id", b"x-original-forwarded-for"))
+                   b"x-forwarded-scheme", b"x-scheme", b"x-real-ip", b"x-request-id", b"x-original-forwarded-for",
+                   b"x-original-forwarded-host"))
 
 
 @dataclass(frozen=True)
@@ -228,69 +229,38 @@ def upstream_head(method: bytes, target: bytes, headers: list, *, client_ip: str
         hit = _client_lines(headers, trust_forwarded)
         if memo is not None:
             memo[trust_forwarded] = hit
-    lines, xff = hit
+    first, xff, last = hit
     proto, ip = scheme.encode(), client_ip.encode()
     return b"%s %s %s\r\n%sX-Request-ID: %s\r\nX-Real-IP: %s\r\nX-Forwarded-For: %s%s\r\nX-Forwarded-Host: %s\r\n" \
-        b"X-Forwarded-Port: %d\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Scheme: %s\r\nX-Scheme: %s\r\n%s\r\n" % (
-            method, target, version, lines, request_id.encode(), ip, xff, ip, host, server_port, proto, proto, proto,
-            b"Transfer-Encoding: chunked\r\n" if chunked else b"")
+        b"X-Forwarded-Port: %d\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Scheme: %s\r\nX-Scheme: %s\r\n%s%s\r\n" % (
+            method, target, version, first or (b"Host: %s\r\n" % host if host else b""), request_id.encode(), ip,
+            xff, ip, host, server_port, proto, proto, proto, last, b"Transfer-Encoding: chunked\r\n" if chunked else b"")
 
 
-def _client_lines(headers: list, trust_forwarded: bool) -> tuple[bytes, bytes]:
-    """(the client's header lines passed on, the X-Forwarded-For it sent followed by ", " if trusted, else b"")."""
+def _client_lines(headers: list, trust_forwarded: bool) -> tuple[bytes, bytes, bytes]:
+    """What of the client's head goes upstream, in nginx's order (proxy_set_header's first, then the client's
+    other lines): (Host and, for an upgrade, Upgrade and `Connection: upgrade`; the X-Forwarded-For it sent and
+    ", " if trusted, else b""; X-Original-Forwarded-For/-Host with what it sent, then its other lines). The
+    httpoxy `Proxy` header is dropped."""
     named = set()
     for name, value, _ in headers:
         if name == b"connection":
             named |= {t.strip() for t in value.lower().split(b",")}
-    out, xff, upgrade = [], b"", None
+    first, out, xff, upgrade, sent = b"", [], b"", None, {b"x-forwarded-for": [], b"x-forwarded-host": []}
     for name, value, raw in headers:
-        if name in _HOP or name in named or name in _OURS:
-            if trust_forwarded and name == b"x-forwarded-for":
-                xff = value + b", " + xff
+        if name == b"host":
+            first = raw + b"\r\n"
+        elif name in _HOP or name in named or name in _OURS:
+            if name in sent:
+                sent[name].append(value)
+                if trust_forwarded and name == b"x-forwarded-for":
+                    xff = value + b", " + xff
             elif name == b"upgrade":
                 upgrade = value
-            continue
-        out.append(raw + b"\r\n")
+        elif name != b"proxy":
+            out.append(raw + b"\r\n")
     if upgrade:                                             # websockets: `Connection $connection_upgrade`
-        out.append(b"Upgrade: %s\r\nConnection: upgrade\r\n" % upgrade)
-    return b"".join(out), xff
-
-
-def upstreams(backend: Backend, services: dict, slices: dict):
-    """(ClusterIP address or None, sorted ready endpoint addresses, None) for BACKEND, or (None, [], reason)
-    when it must be answered 503. SERVICES: {(ns, name): Service}; SLICES: {(ns, service name): [EndpointSlice]}."""
-    if backend.service is None:
-        return None, [], f"ingress {backend.ingress}: resource backends are not supported"
-    key = (backend.namespace, backend.service)
-    svc = services.get(key)
-    if svc is None:
-        return None, [], f'service "{backend.namespace}/{backend.service}" does not exist'
-    spec = svc.get("spec") or {}
-    if spec.get("type") == "ExternalName":
-        return None, [], f'service "{backend.namespace}/{backend.service}" is an ExternalName service (not supported)'
-    port = next((p for p in spec.get("ports") or [] if (p.get("port") == backend.port if isinstance(backend.port, int)
-                                                        else p.get("name") == backend.port)), None)
-    if port is None:
-        return None, [], f'service "{backend.namespace}/{backend.service}" has no port {backend.port}'
-    ready = []
-    for sl in slices.get(key, ()):
-        target = next((p.get("port") for p in sl.get("ports") or [] if (p.get("name") or "") == (port.get("name") or "")
-                       and (p.get("protocol") or "TCP") == "TCP"), None)
-        for ep in sl.get("endpoints") or []:
-            cond = ep.get("conditions") or {}
-            if target and cond.get("ready", True) and not cond.get("terminating"):
-                ready += [(ip, target) for ip in ep.get("addresses") or []]
-    if not ready:
-        return None, [], f'service "{backend.namespace}/{backend.service}" has no ready endpoints'
-    cip = spec.get("clusterIP")
-    return (None if cip in (None, "", "None") else (cip, port["port"])), sorted(ready), None
-
-
-def resolve(backend: Backend, services: dict, slices: dict, direct: bool = False, turn: int = 0):
-    """(("ip", port), None) for BACKEND, or (None, reason) when it must be answered 503: by default the
-    Service's ClusterIP and port (kube-proxy picks the pod); DIRECT (or a headless Service): the TURN-th
-    ready endpoint."""
-    cluster, ready, why = upstreams(backend, services, slices)
-    if why:
-        return None, why
-    return (cluster, None) if cluster and not direct else (ready[turn % len(ready)], None)
+        first += b"Upgrade: %s\r\nConnection: upgrade\r\n" % upgrade
+    original = b"".join(b"X-Original-Forwarded-%s: %s\r\n" % (what, b", ".join(sent[key]))
+                        for key, what in ((b"x-forwarded-for", b"For"), (b"x-forwarded-host", b"Host")) if sent[key])
+    return first, xff, original + b"".join(out)

@@ -20,7 +20,7 @@ HEAD = -1
 
 class Upstream:
     def __init__(self, ctl, addr: tuple):
-        self.ctl, self.addr, self.time = ctl, addr, ctl.loop.time
+        self.ctl, self.addr, self.time, self.text = ctl, addr, ctl.loop.time, f"{addr[0]}:{addr[1]}"
         self.t = self.client = self.req = self.chunks = None
         self.state, self.hbuf, self.left, self.keep = HEAD, bytearray(), 0, False
         self.closed = self.reused = self.tunnel = False
@@ -46,7 +46,7 @@ class Upstream:
     def begin(self, client, req, data: bytes) -> None:
         self.client, self.req, self.state, self.hbuf = client, req, HEAD, bytearray()
         self.deadline = self.time() + self.ctl.s.read_timeout
-        req.up_addr, req.up_t0 = f"{self.addr[0]}:{self.addr[1]}", self.time()
+        req.up_addr, req.up_t0 = self.text, self.time()
         self.t.write(data)
 
     def data_received(self, data):

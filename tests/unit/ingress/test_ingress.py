@@ -10,6 +10,7 @@ from toycluster import config
 
 from toycluster.cloud import controller
 from toycluster.cloud import lb
+from toycluster.ingress import balancer
 from toycluster.ingress import routes as ingress
 from toycluster.cluster import network
 from toycluster.api import fields, validation
@@ -177,16 +178,16 @@ def eps(*ips, ready=True):
 def test_resolve_to_the_cluster_ip_or_endpoints_and_explain_503s():
     b = ingress.Backend("default", "web", 80, "default/a")
     services, slices = {("default", "web"): SVC}, {("default", "web"): [eps("10.244.1.5", "10.244.2.7")]}
-    assert ingress.resolve(b, services, slices) == (("10.96.0.50", 80), None)
-    assert ingress.resolve(ingress.Backend("default", "web", "http"), services, slices) == (("10.96.0.50", 80), None)
-    assert {ingress.resolve(b, services, slices, direct=True, turn=t)[0] for t in (0, 1)} == \
+    assert balancer.resolve(b, services, slices) == (("10.96.0.50", 80), None)
+    assert balancer.resolve(ingress.Backend("default", "web", "http"), services, slices) == (("10.96.0.50", 80), None)
+    assert {balancer.resolve(b, services, slices, direct=True, turn=t)[0] for t in (0, 1)} == \
         {("10.244.1.5", 8080), ("10.244.2.7", 8080)}
-    assert ingress.resolve(ingress.Backend("default", "nosuch", 80), services, slices)[1] == \
+    assert balancer.resolve(ingress.Backend("default", "nosuch", 80), services, slices)[1] == \
         'service "default/nosuch" does not exist'
-    assert "has no port 81" in ingress.resolve(ingress.Backend("default", "web", 81), services, slices)[1]
-    assert "has no ready endpoints" in ingress.resolve(b, services, {("default", "web"): [eps("10.1.1.1", ready=False)]})[1]
-    assert "has no ready endpoints" in ingress.resolve(b, services, {})[1]
-    assert "resource backends" in ingress.resolve(ingress.Backend("default", None, None, "default/a"), services, slices)[1]
+    assert "has no port 81" in balancer.resolve(ingress.Backend("default", "web", 81), services, slices)[1]
+    assert "has no ready endpoints" in balancer.resolve(b, services, {("default", "web"): [eps("10.1.1.1", ready=False)]})[1]
+    assert "has no ready endpoints" in balancer.resolve(b, services, {})[1]
+    assert "resource backends" in balancer.resolve(ingress.Backend("default", None, None, "default/a"), services, slices)[1]
 
 
 # ---------------------------------------------------------------- request heads
@@ -262,6 +263,13 @@ def test_upstream_head_adds_forwarded_headers_and_drops_hop_by_hop_ones():
     plain = ingress.upstream_head(b"GET", b"/", [], client_ip="1.2.3.4", scheme="http", host=b"h", server_port=80,
                                   request_id="r").decode()
     assert "Connection:" not in plain and "Upgrade:" not in plain
+    # nginx's order: Host and the proxy_set_header lines first, the client's other lines after; what the client
+    # sent as X-Forwarded-For is kept as X-Original-Forwarded-For; httpoxy's Proxy header goes
+    assert lines.index("Host: shop.example.com") == 1 and lines.index("X-Scheme: https") < lines.index("Accept: */*")
+    assert "X-Original-Forwarded-For: 6.6.6.6" in lines
+    evil = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\nProxy: http://evil/")
+    assert b"Proxy:" not in ingress.upstream_head(evil.method, evil.target, evil.headers, client_ip="1.2.3.4",
+                                                  scheme="http", host=b"h", server_port=80, request_id="r")
     assert "X-Forwarded-For: 192.168.50.11" in lines          # the client's own X-Forwarded-For is not trusted
     for want in ("X-Real-IP: 192.168.50.11", "X-Forwarded-Host: shop.example.com", "X-Forwarded-Port: 443",
                  "X-Forwarded-Proto: https", "X-Request-ID: abc"):
