@@ -130,3 +130,15 @@ def test_cookie_affinity_sets_ingresscookie_once_and_sticks_to_its_endpoint():
                                                       "session-cookie-max-age": "60", "session-cookie-samesite": "Lax"})])
     line = b.pick(named.match("shop.example.com", "/"), services, slices, [], https=True)[1].decode()
     assert line.startswith("Set-Cookie: route=") and line.endswith("; Max-Age=60; Path=/; Secure; HttpOnly; SameSite=Lax\r\n")
+
+
+def test_a_named_target_port_is_resolved_per_endpoint():
+    services, slices = world(ips=("10.0.0.1",))
+    other = {"metadata": {"name": "web-def", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+             "ports": [{"name": "http", "port": 9090, "protocol": "TCP"}],   # pods whose port "web" is 9090
+             "endpoints": [{"addresses": ["10.0.0.2"], "conditions": {"ready": True}},
+                           {"addresses": ["10.0.0.4"], "conditions": {"ready": True, "terminating": True}}]}
+    slices[("default", "web")].append(other)
+    backend = routes.build_routes([ingress()]).match("shop.example.com", "/")
+    b = Balancer()
+    assert sorted({b.pick(backend, services, slices)[0] for _ in range(4)}) == [("10.0.0.1", 8080), ("10.0.0.2", 9090)]
