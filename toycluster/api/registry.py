@@ -79,8 +79,9 @@ class API:
         for check in self.admit:
             try:
                 check(obj, old, self.store, list(planned))
-            except APIError as e:
-                raise APIError(e.status, f"{label}: {e}", e.fields) from e
+            except APIError as e:           # the hooks say "field: reason": the REST API lists it as a cause
+                fields = e.fields or ([tuple(str(e).split(": ", 1))] if e.status == 422 and ": " in str(e) else [])
+                raise APIError(e.status, f"{label}: {e}", fields) from e
         return old
 
     def create(self, doc: dict, dry_run: bool = False) -> dict:

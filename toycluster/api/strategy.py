@@ -75,11 +75,9 @@ def last_applied(obj: dict, raw: dict) -> dict:
     meta = raw.setdefault("metadata", {})
     if obj["metadata"].get("namespace"):
         meta["namespace"] = obj["metadata"]["namespace"]
-    (meta.get("annotations") or {}).pop(LAST_APPLIED, None)
-    if not meta.get("annotations"):
-        meta.pop("annotations", None)
-    obj["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(raw, separators=(",", ":"),
-                                                                           sort_keys=True)
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    obj["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(  # as kubectl writes it
+        raw, separators=(",", ":"), sort_keys=True) + "\n"
     return obj
 
 

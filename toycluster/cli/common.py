@@ -25,10 +25,21 @@ def kind_of(resource: str) -> str:
         raise UsageError(str(e)) from e
 
 
-def manifests(args) -> list[dict]:
+def manifests(args, as_written: bool = False) -> list[dict]:
+    """The objects of -f, validated (a bad one: every error, nothing sent). AS_WRITTEN: as the files give them
+    (their namespace filled in), which is what apply sends, so the server records the manifest as written."""
     if not args.filename:
         raise UsageError("must give -f FILE (a file, a folder, or - for standard input)")
-    return validation.validate_all(load(args.filename, stdin=sys.stdin))
+    pairs = load(args.filename, stdin=sys.stdin)
+    objs = validation.validate_all(pairs)
+    if not as_written:
+        return objs
+    docs = []
+    for (_, doc), obj in zip(pairs, objs):
+        if obj["metadata"].get("namespace") and isinstance(doc.get("metadata"), dict):
+            doc = {**doc, "metadata": {**doc["metadata"], "namespace": obj["metadata"]["namespace"]}}
+        docs.append(doc)
+    return docs
 
 
 def pod_or_node(args, c, name: str):

@@ -49,7 +49,7 @@ def cmd_get(args):
 
 
 def cmd_apply(args):
-    items = manifests(args)
+    items = manifests(args, as_written=True)
     c = client(args)
     for line in c.apply(items):
         print(line)
