@@ -8,4 +8,5 @@ Modules, in reading order:
 - `printers.py`: kubectl's printers: the table layout, JSON, YAML and names
 - `policy.py`: kubectl's `label` and toycluster's `policy why` / `policy rules`
 - `ingress.py`: toycluster's north-south verbs: `node stop/start`, `lb`, `lb rules`, `ca`
+- `trace.py`: toycluster's `trace` verb: one request hop by hop (or `--explain`ed), as a table or JSON
 """

@@ -11,12 +11,13 @@ shape (keys, nesting, nulls) is the one in tests/unit/lab/trace_sample.json:
      "hops": [{"n", "t", "leg", "connection", "netns", "where", "interface", "src", "sport", "dst", "dport",
                "flags", "ttl", "outer": null | {"src", "dst", "vni"},
                "change": null | {"what", "table", "chain", "rule", "comment", "object", "before", "after"},
-               "route", "conntrack", "note"}],
+               "route", "conntrack", "note", "also": [change, ...]}],
      "connections": [{"id", "client", "server", "proto", "opened_by", "continues_as"}],
      "result": {"ok", "summary", "stopped_at", "why"}}
 
 ``t`` is seconds since the first packet (kernel timestamps); ``leg`` is "request" or "reply"; ``change.what``
-is one of CHANGES. Extensions beyond the first sketch: ``hop.note`` (free text), ``connections``.
+is one of CHANGES. Extensions beyond the first sketch: ``hop.note`` (free text), ``hop.also``
+(more changes at the same hop; ``change`` holds the first), ``connections``.
 """
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ class Hop:
     route: str | None = None
     conntrack: str | None = None
     note: str | None = None
+    also: list[Change] = field(default_factory=list)    # further changes at the same hop (a MASQUERADE after a DNAT)
 
 
 @dataclass
@@ -159,6 +161,7 @@ def _hop(d: dict) -> Hop:
     h = _build(Hop, d)
     h.outer = _build(Outer, d["outer"]) if d.get("outer") else None
     h.change = _build(Change, d["change"]) if d.get("change") else None
+    h.also = [_build(Change, c) for c in d.get("also") or []]
     return h
 
 
