@@ -4,6 +4,7 @@ Not a Kubernetes component: it sits above the cluster and reads what every compo
 routes, rendered rules, API objects) to show a learner what happens to a packet.
 
 Modules, in reading order:
+- `packets.py`: scapy in any namespace: `netns()` for a thread, `veth_of()`, `sniff_hops()` over several at once
 - `trace_model.py`: the trace's data (request, DNS queries, hops, connections, result) and its JSON
 - `trace_state.py`: what a trace knows of the cluster: objects, who owns an address, namespaces' names, `--from`
 - `trace_request.py`: the one real request: DNS as the source's resolver asks, then HTTP(S), TCP or UDP

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 
 from toycluster.node import logs, portforward
 from toycluster.node.stream_channels import SPDY_PROTOCOLS, WS_PROTOCOLS, Channels, SpdyChannels
@@ -24,7 +25,9 @@ from toycluster.node.stream_io import Ends, Process, connect_shim, relay_shim
 from toycluster.node.stream_request import StreamError, container_of, flag, refuse, running
 from toycluster.wire import websocket
 
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The bin folder of the Python the kubelet runs on comes first, as `toycluster exec` puts it (lab/packets.exec_path):
+# a pod's `python3` is then one that has scapy, whichever python3 the machine has.
+PATH = os.path.dirname(sys.executable) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FIRST_RESIZE_WAIT = 0.3       # a tty exec waits this long for kubectl's first size before starting its command
 NOT_FOUND = ("error executing command in container: failed to exec in container: OCI runtime exec failed: exec failed: "
              'unable to start container process: exec: "{0}": {1}: unknown')
