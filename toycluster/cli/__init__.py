@@ -8,6 +8,7 @@ Modules, in reading order:
 - `printers.py`: kubectl's printers: the table layout, JSON, YAML and names
 - `policy.py`: kubectl's `label` and toycluster's `policy why` / `policy rules`
 - `ingress.py`: toycluster's north-south verbs: `node stop/start`, `lb`, `lb rules`, `ca`
+- `graph.py`: toycluster's `graph` verb: the cluster drawn (SVG, PNG, Mermaid, DOT, JSON), a trace laid over it
 - `packets.py`: toycluster's `scapy` verb: scapy's shell inside a pod's namespaces
 - `trace.py`: toycluster's `trace` verb: one request hop by hop (or `--explain`ed), as a table or JSON
 """

@@ -7,6 +7,7 @@ from toycluster import config
 from toycluster.api import client as apiclient
 from toycluster.api import fields, validation_core
 from toycluster.cli import ingress, kubectl, policy
+from toycluster.cli import graph
 from toycluster.cli import packets
 from toycluster.cli import trace as trace_verb
 from toycluster.cli.common import client, manifests
@@ -125,6 +126,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("-f", "--filename", action="append")
     policy.register(verb)             # label, policy why / rules (cli/policy.py)
     ingress.register(verb)            # node stop / start, lb, ca (cli/ingress.py)
+    graph.register(verb)              # graph (cli/graph.py)
     packets.register(verb)            # scapy (cli/packets.py)
     trace_verb.register(verb)         # trace (cli/trace.py)
     return p

@@ -13,4 +13,11 @@ Modules, in reading order:
 - `trace_follow.py`: this request's packets picked out of the captures, as hops with rewrites, routes, conntrack
 - `trace.py`: `toycluster trace`: the run, and the diagnosis of a request that failed
 - `trace_print.py`: the trace as a table
+- `kstate.py`: the graph's kernel half: every namespace's links, addresses, routes and veth peers (rtnetlink dumps)
+- `graph_join.py`: the graph's API half: pods on their nodes' bridges, Services and endpoints, Ingresses, LB frontends
+- `graph_model.py`: `toycluster graph` as data: clusters, nodes, edges from the kernel and the API, pods folded
+- `graph_overlay.py`: `graph --path`: a trace's hops and rewrites laid over the graph
+- `graph_render.py`: the graph as DOT, Mermaid or JSON text, SVG and PNG through Graphviz's `dot`
+- `graph_live.py`: `toycluster graph` on a live cluster: its inputs read once, the graph built and rendered
+- `diagram.py`: `trace --diagram`: a trace as a sequence diagram, Mermaid text or SVG (Graphviz's `neato`)
 """
