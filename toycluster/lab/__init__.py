@@ -13,6 +13,8 @@ Modules, in reading order:
 - `trace_follow.py`: this request's packets picked out of the captures, as hops with rewrites, routes, conntrack
 - `trace.py`: `toycluster trace`: the run, and the diagnosis of a request that failed
 - `trace_print.py`: the trace as a table
+- `trace_names.py`: names answered from the API for `--explain` (the cluster DNS's and the public DNS's answers)
+- `trace_explain.py`: `trace --explain`: the path computed from the rendered rules and routes, no packet sent
 - `kstate.py`: the graph's kernel half: every namespace's links, addresses, routes and veth peers (rtnetlink dumps)
 - `graph_join.py`: the graph's API half: pods on their nodes' bridges, Services and endpoints, Ingresses, LB frontends
 - `graph_model.py`: `toycluster graph` as data: clusters, nodes, edges from the kernel and the API, pods folded

@@ -46,6 +46,11 @@ def parse_rows(rows: list[str]) -> tuple[list[dict], dict[str, list[dict]]]:
     return common, groups
 
 
+def _ap(ip: str, port) -> str:
+    """'10.0.0.1:80', or '10.0.0.1:*' for a port not known (an ephemeral one in `--explain`)."""
+    return f"{ip}:{port if port is not None else '*'}"
+
+
 def _service_object(state, comment: str | None, endpoint: str | None) -> str | None:
     """'Service default/web (port http), endpoint 10.244.2.3:8080: pod default/web-abc, EndpointSlice web-xyz'."""
     if not comment:
@@ -89,7 +94,7 @@ def node_changes(state, node: int, pre: tuple, post: tuple, proto: str, local: b
         why = f"marked for it by {mark['chain']} #{mark['rule']} ({mark['comment']})" if mark else None
         obj = "; ".join(x for x in (_service_object(state, dnat and dnat["comment"], None), why) if x)
         out.append(Change("MASQUERADE", "nat", masq and masq["chain"], masq and masq["rule"],
-                          masq and masq["comment"], obj or None, f"{pre[0]}:{pre[1]}", f"{post[0]}:{post[1]}"))
+                          masq and masq["comment"], obj or None, _ap(pre[0], pre[1]), _ap(post[0], post[1])))
     return out
 
 
@@ -122,7 +127,7 @@ def lb_changes(state, pre: tuple, post: tuple) -> list[Change]:
         masq = next((r for r in rows if r["rest"].startswith("MASQUERADE")), None)
         out.append(Change("MASQUERADE", "nat", masq and masq["chain"], masq and masq["rule"],
                           masq and masq["comment"], "load balancer (source NAT toward the nodes)",
-                          f"{pre[0]}:{pre[1]}", f"{post[0]}:{post[1]}"))
+                          _ap(pre[0], pre[1]), _ap(post[0], post[1])))
     return out
 
 
