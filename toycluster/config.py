@@ -22,6 +22,8 @@ class ClusterConfig:
     overlay: str = "host-gw"            # or "vxlan"
     dns_upstream: str = ""
     internet_cidr: str = "203.0.113.0/24"   # the "internet" segment (lb.py); inside the cluster's namespaces
+    node_monitor_grace_period: float = 10.0         # s without a kubelet heartbeat before Ready is Unknown (40)
+    default_unreachable_toleration_seconds: int = 30  # the default toleration of an unreachable node (300)
 
     # -- names: every namespace and root-namespace link starts with the cluster's name --
     @property

@@ -274,6 +274,7 @@ def row(kind: str, o: dict, wide: bool, now: float) -> list[str]:
         "NetworkPolicy": lambda: [_selector(spec.get("podSelector"))],
         "Secret": lambda: [o.get("type", "Opaque"), str(len(o.get("data") or {}))],
         "ConfigMap": lambda: [str(len(o.get("data") or {}) + len(o.get("binaryData") or {}))],
+        "Lease": lambda: [spec.get("holderIdentity") or ""],
     }.get(kind, lambda: [])  # any other kind: kubectl's default NAME AGE
     return _meta_row(o, cells(), now)
 
@@ -292,4 +293,5 @@ HEADERS = {  # kind: (columns, extra columns for -o wide)
     "NetworkPolicy": (["NAME", "POD-SELECTOR", "AGE"], []),
     "Secret": (["NAME", "TYPE", "DATA", "AGE"], []),
     "ConfigMap": (["NAME", "DATA", "AGE"], []),
+    "Lease": (["NAME", "HOLDER", "AGE"], []),
 }

@@ -25,6 +25,7 @@ KINDS = {
     ("v1", "Event"): _k(True, "events", "ev"),
     ("networking.k8s.io/v1", "IngressClass"): _k(False, "ingressclasses"),
     ("v1", "ServiceAccount"): _k(True, "serviceaccounts", "sa"),
+    ("coordination.k8s.io/v1", "Lease"): _k(True, "leases"),      # the kubelets' heartbeats, in kube-node-lease
 }
 KINDS_BY_KIND = {kind: {**info, "apiVersion": api} for (api, kind), info in KINDS.items()}  # kinds are unique
 CLUSTER_SCOPED = {kind for (_, kind), info in KINDS.items() if not info["namespaced"]}

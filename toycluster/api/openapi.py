@@ -58,7 +58,8 @@ def _operations(api: str, kind: str, info: dict, ref: str) -> dict:
 
 def schema_name(api: str, kind: str) -> str:
     group, version = discovery.split_api_version(api)
-    pkg = {"": "core", "apps": "apps", "networking.k8s.io": "networking", "discovery.k8s.io": "discovery"}
+    pkg = {"": "core", "apps": "apps", "networking.k8s.io": "networking", "discovery.k8s.io": "discovery",
+           "coordination.k8s.io": "coordination"}
     return f"io.k8s.api.{pkg.get(group, group)}.{version}.{kind}"
 
 

@@ -253,4 +253,23 @@ EVENT = {
         "lastObservedTime": ("meta.MicroTime", "Time of the last occurrence observed."),
     }),
 }
-SCHEMAS = {**SERVICE, **OTHER, **EVENT}
+LEASE = {
+    "coordination.Lease": ("Lease defines a lease concept: here each node's kubelet renews one in kube-node-lease "
+                           "as its heartbeat.", "", top("coordination.LeaseSpec", "spec contains the specification "
+                                                                                  "of the Lease.")),
+    "coordination.LeaseSpec": ("LeaseSpec is a specification of a Lease.", "", {
+        "holderIdentity": ("string", "holderIdentity contains the identity of the holder of a current lease."),
+        "leaseDurationSeconds": ("integer", "leaseDurationSeconds is a duration that candidates for a lease need to "
+                                            "wait to force acquire it, measured against the time of the last "
+                                            "observed renewTime."),
+        "acquireTime": ("meta.MicroTime", "acquireTime is a time when the current lease was acquired."),
+        "renewTime": ("meta.MicroTime", "renewTime is a time when the current holder of a lease has last updated "
+                                        "the lease."),
+        "leaseTransitions": ("integer", "leaseTransitions is the number of transitions of a lease between holders."),
+        "strategy": ("string", "Strategy indicates the strategy for picking the leader for coordinated leader "
+                               "election (stored here, not acted on)."),
+        "preferredHolder": ("string", "PreferredHolder signals to a lease holder that the lease has a more "
+                                      "optimal holder and should be given up (stored here, not acted on)."),
+    }),
+}
+SCHEMAS = {**SERVICE, **OTHER, **EVENT, **LEASE}

@@ -10,7 +10,8 @@ short schema name (`core.Container`, `meta.ObjectMeta`), which becomes a `$ref`.
 a text ("string/date-time") is a named primitive, as upstream's Time and IntOrString are.
 """
 PACKAGES = {"core": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "networking": "io.k8s.api.networking.v1",
-            "discovery": "io.k8s.api.discovery.v1", "meta": "io.k8s.apimachinery.pkg.apis.meta.v1",
+            "discovery": "io.k8s.api.discovery.v1", "coordination": "io.k8s.api.coordination.v1",
+            "meta": "io.k8s.apimachinery.pkg.apis.meta.v1",
             "intstr": "io.k8s.apimachinery.pkg.util.intstr", "resource": "io.k8s.apimachinery.pkg.api.resource"}
 _CONVENTIONS = "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
 

@@ -22,7 +22,7 @@ _LABEL_NAMED = {"Namespace", "Service"}  # names must be DNS-1123 labels; other 
 _CHECKS = {"Pod": validation_core.check_pod, "Deployment": validation_core.check_workload,
            "ReplicaSet": validation_core.check_workload, "Service": validation_core.check_service,
            "Ingress": validation_ingress.check_ingress, "Secret": validation_ingress.check_secret,
-           "NetworkPolicy": validation_netpol.check_networkpolicy}
+           "NetworkPolicy": validation_netpol.check_networkpolicy, "Lease": validation_core.check_lease}
 
 
 def label_error(labels: dict, path: str = "metadata.labels") -> str | None:

@@ -3,7 +3,9 @@
 As upstream's ValidatePodSpec, ValidateDeployment and ValidateService, in its words, with its defaults filled in
 (restartPolicy Always, protocol TCP, a Service port's targetPort, a Deployment's 25% rolling update, ...).
 Called from validation.validate(). IMAGE_CHECK, set by whoever knows the images (the kubelet's workloads),
-refuses a container whose image cannot run here.
+refuses a container whose image cannot run here. DEFAULT_TOLERATION_SECONDS, set by the control plane, is the
+DefaultTolerationSeconds admission plugin's value: a Pod gets NoExecute tolerations of the not-ready and
+unreachable taints for that long unless it tolerates them already (upstream's default: 300 s).
 """
 import ipaddress
 
@@ -12,6 +14,8 @@ from toycluster.api.fields import (METADATA, PROTOCOLS, FieldError, bad, check_d
 from toycluster.api.selectors import label_selector_matches
 
 IMAGE_CHECK = None  # fn(container: dict) -> None, raises ValueError if unusable; set by the CLI and the control plane
+DEFAULT_TOLERATION_SECONDS = None   # int; None (the CLI's client-side check) adds no toleration
+NODE_CONDITION_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 _FIELDS = {k: set(v.split()) for k, v in {  # known fields, so that a typo is an error, not silently ignored
     "container": "name image command args workingDir ports envFrom env resources resizePolicy restartPolicy tty"
                  " volumeMounts volumeDevices livenessProbe readinessProbe startupProbe lifecycle stdin stdinOnce"
@@ -36,6 +40,7 @@ _FIELDS = {k: set(v.split()) for k, v in {  # known fields, so that a typo is an
     "template": "metadata spec",
     "dnsConfig": "nameservers searches options",
     "dnsOption": "name value",
+    "lease": "holderIdentity leaseDurationSeconds acquireTime renewTime leaseTransitions strategy preferredHolder",
 }.items()}
 MAX_DNS_NAMESERVERS, MAX_DNS_SEARCH_PATHS, MAX_DNS_SEARCH_CHARS = 3, 32, 2048   # upstream's, from libc's limits
 
@@ -129,7 +134,32 @@ def _pod_spec(spec, path, restart=("Always", "OnFailure", "Never")):
 
 
 def check_pod(doc):
-    _pod_spec(get(doc, "", "spec", dict, required=True), "spec")
+    _pod_spec(spec := get(doc, "", "spec", dict, required=True), "spec")
+    if DEFAULT_TOLERATION_SECONDS is not None:
+        default_tolerations(spec, DEFAULT_TOLERATION_SECONDS)
+
+
+def default_tolerations(spec: dict, seconds: int) -> None:
+    """The DefaultTolerationSeconds admission plugin: a NoExecute toleration of each node condition taint the pod
+    does not tolerate yet (a toleration with no key or no effect counts), for SECONDS."""
+    tolerations = get(spec, "spec", "tolerations", list) or []
+    for key in NODE_CONDITION_TAINTS:
+        if not any(isinstance(t, dict) and t.get("key", "") in ("", key) and t.get("effect", "") in ("", "NoExecute")
+                   for t in tolerations):
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
+    if tolerations:
+        spec["tolerations"] = tolerations
+
+
+def check_lease(doc):
+    """ValidateLease: known fields, a positive leaseDurationSeconds, leaseTransitions not negative."""
+    unknown(spec := get(doc, "", "spec", dict, default={}), _FIELDS["lease"], "spec")
+    for field in ("holderIdentity", "acquireTime", "renewTime", "strategy", "preferredHolder"):
+        get(spec, "spec", field, str)
+    if (seconds := get(spec, "spec", "leaseDurationSeconds", int)) is not None and seconds <= 0:
+        raise bad("spec.leaseDurationSeconds", seconds, "must be greater than 0")
+    if (transitions := get(spec, "spec", "leaseTransitions", int)) is not None and transitions < 0:
+        raise bad("spec.leaseTransitions", transitions, "must be greater than or equal to 0")
 
 
 def check_workload(doc):  # Deployment and ReplicaSet

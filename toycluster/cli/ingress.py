@@ -1,16 +1,21 @@
 """toycluster's verbs for the north-south path (registered by cli/main.parser):
 
     toycluster node stop NODE      take a node off the network: its eth0 loses its link (the node network's
-                                   port to it goes down: a pulled cable), its addresses and routes stay
-    toycluster node start NODE     put it back
+                                   port to it goes down: a pulled cable), its addresses and routes stay; its
+                                   kubelet can no longer reach the API server, so it stops posting heartbeats
+                                   and the node lifecycle controller takes over (controllers/nodelifecycle.py)
+    toycluster node start NODE     put it back: heartbeats resume, the node is Ready and untainted again
     toycluster lb                  the cloud load balancer: frontends, and each node's health as it sees it
     toycluster lb rules            its NAT rules, read from the kernel (iptables-legacy-save in <cluster>.lb)
     toycluster ca                  the path of the cluster CA's certificate (for curl --cacert)
 
-and special_netns(), which lets `toycluster exec` enter the cloud's namespaces: user, lb, dns and inet.
+and special_netns(), which lets `toycluster exec` enter the cloud's namespaces: user, lb, dns and inet;
+node_lifecycle_flags(), `up`'s flags for what happens to a node that goes away.
 """
+import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -35,6 +40,38 @@ def _cfg(args) -> config.ClusterConfig:
     return config.ClusterConfig.load(args.cluster)
 
 
+def node_lifecycle_flags(sp, defaults: config.ClusterConfig) -> None:
+    """`up --node-monitor-grace-period` (kube-controller-manager's flag) and `--default-unreachable-toleration-
+    seconds` (kube-apiserver's, for its DefaultTolerationSeconds admission; the not-ready toleration gets it too)."""
+    sp.add_argument("--node-monitor-grace-period", type=_grace, default=defaults.node_monitor_grace_period,
+                    metavar="DURATION", help="how long a node's kubelet may post no status before the node is "
+                    f"NotReady (default {defaults.node_monitor_grace_period:g}s; upstream 40s)")
+    sp.add_argument("--default-unreachable-toleration-seconds", type=_toleration, metavar="SECONDS",
+                    default=defaults.default_unreachable_toleration_seconds, help="how long pods stay on an "
+                    f"unreachable node before they are evicted (default {defaults.default_unreachable_toleration_seconds}"
+                    "; upstream 300)")
+
+
+def _grace(text: str) -> float:
+    """A Go duration (40s, 1m30s, 500ms) or plain seconds; at least 4 s, so a few heartbeats fit in it."""
+    parts = re.findall(r"(\d+(?:\.\d*)?)(ms|s|m|h)", text)
+    if re.fullmatch(r"\d+(\.\d*)?", text):
+        seconds = float(text)
+    elif parts and "".join(n + u for n, u in parts) == text:
+        seconds = sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in parts)
+    else:
+        raise argparse.ArgumentTypeError(f'invalid duration "{text}" (e.g. 10s, 1m, 40)')
+    if seconds < 4:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 4s (the kubelets post every quarter of it)")
+    return seconds
+
+
+def _toleration(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f'invalid number of seconds "{text}" (a whole number, 0 or more)')
+    return int(text)
+
+
 def cmd_node(args):
     cfg = _cfg(args)
     name = args.node
@@ -47,15 +84,21 @@ def cmd_node(args):
             raise UsageError(f"the node network has no port {name} (is the cluster half-made?)")
         ipr.link("set", index=idx[0], state="up" if up else "down")
     port = f"`ip -n {cfg.net_ns} link set {name} {'up' if up else 'down'}`"
+    grace, toleration = cfg.node_monitor_grace_period, cfg.default_unreachable_toleration_seconds
     if up:
         print(f"{name}: eth0 has its link back ({cfg.node_ip(n)}; {port}); the load balancer puts it back after "
-              f"{lb.RISE} passed health check (within {lb.CHECK_INTERVAL:g} s)")
+              f"{lb.RISE} passed health check (within {lb.CHECK_INTERVAL:g} s). Its kubelet reaches the API server "
+              f"again: its next heartbeat (within {max(1.0, grace / 4):g} s) makes it Ready, the node controller "
+              "removes its taints, and pods it was told to delete meanwhile are stopped now.")
     else:
         print(f"{name}: eth0 link down: the node network's port to it is down ({port}), so {cfg.node_ip(n)} is "
               f"unreachable while the node keeps its addresses and routes. The load balancer takes it out after "
               f"{lb.FALL} failed health checks (one every {lb.CHECK_INTERVAL:g} s, "
-              f"{lb.CHECK_TIMEOUT:g} s timeout). Its pods keep running and stay endpoints (no node controller "
-              f"marks them NotReady here). `toycluster node start {name}` undoes it.")
+              f"{lb.CHECK_TIMEOUT:g} s timeout). Its kubelet can no longer reach the API server: after "
+              f"{grace:g} s without a heartbeat (--node-monitor-grace-period) the node controller marks it NotReady "
+              f"(Ready Unknown), taints it node.kubernetes.io/unreachable and marks its pods NotReady, so they leave "
+              f"their Services' endpoints; {toleration} s later (their toleration) they are evicted and their "
+              f"ReplicaSets replace them on other nodes. `toycluster node start {name}` undoes it.")
     return 0
 
 

@@ -20,7 +20,9 @@ from toycluster.node import workloads
 def cmd_up(args):
     cfg = config.ClusterConfig(name=args.cluster, nodes=args.nodes, node_cidr=args.node_cidr,
                               pod_cidr=args.pod_cidr, service_cidr=args.service_cidr, overlay=args.overlay,
-                              dns_upstream=args.dns_upstream or "", internet_cidr=args.internet_cidr)
+                              dns_upstream=args.dns_upstream or "", internet_cidr=args.internet_cidr,
+                              node_monitor_grace_period=args.node_monitor_grace_period,
+                              default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
     return lifecycle.up(cfg, dry_run=args.dry_run)
 
 
@@ -115,6 +117,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--service-cidr", default="10.96.0.0/12")
     sp.add_argument("--dns-upstream", default="")
     sp.add_argument("--internet-cidr", default="203.0.113.0/24", help="the 'internet' segment (load balancer, user)")
+    ingress.node_lifecycle_flags(sp, config.ClusterConfig())
     sp.add_argument("--dry-run", action="store_true", help="print the ip commands instead")
     for name, fn, text in (("down", cmd_down, "remove a cluster"), ("status", cmd_status, "say what is up"),
                            ("kubeconfig", cmd_kubeconfig, "print the cluster's kubeconfig (for kubectl)")):

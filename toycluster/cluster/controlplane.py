@@ -67,7 +67,8 @@ class ControlPlane:
         self.cfg, self.sandboxes, self.kube_proxy = cfg, sandboxes, kube_proxy
         self.store = Store(f"{cfg.state_dir}/state.json")
         self.api = registry.API(self.store, admit=[allocators.ServiceRegistry(cfg.service_cidr).admit])
-        self.controllers = manager.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)])
+        self.controllers = manager.Controllers(self.store, [f"node{n}" for n in range(1, cfg.nodes + 1)],
+                                               cfg.node_monitor_grace_period)
         self.endpoints = endpointslice.EndpointsController(self.store)
         self.cloud = controller.CloudController(cfg, self.store)   # LoadBalancer IPs, the LB and public DNS
         self.kubelets = []
@@ -162,6 +163,7 @@ class ControlPlane:
 def main() -> None:
     cfg = config.ClusterConfig.load(sys.argv[1])
     validation_core.IMAGE_CHECK = workloads.check_image
+    validation_core.DEFAULT_TOLERATION_SECONDS = cfg.default_unreachable_toleration_seconds   # DefaultTolerationSeconds
     sandboxes = runtime.Runtime(cfg.name)
     sandboxes.fork()                   # first: no thread, event loop or loaded store to carry into the forks
     proxy = kube_proxy_server.fork(cfg.name)

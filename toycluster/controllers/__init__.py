@@ -6,6 +6,8 @@ Modules, in reading order:
 - `deployment_rolling.py`: its strategies: RollingUpdate (maxSurge, maxUnavailable), Recreate, proportional scaling
 - `deployment_util.py`: its arithmetic: rounding, the pod-template-hash, revision annotations, status and conditions
 - `replicaset.py`: the ReplicaSet controller: pods created and deleted to the count, its status
+- `nodelifecycle.py`: the node lifecycle controller: a node without heartbeats turns Unknown, tainted, its pods NotReady
+- `tainteviction.py`: the taint eviction controller: pods on NoExecute-tainted nodes deleted after their toleration
 - `scheduler.py`: kube-scheduler: each pending pod bound to a node that fits, with the fewest pods
 - `garbagecollector.py`: the garbage collector: objects whose owners are gone follow them
 - `namespace.py`: the namespace controller: the built-in namespaces; a deleted one emptied, then removed

@@ -120,6 +120,16 @@ class Socket:
 
     def link_index(self, name: str) -> int | None:
         """The index of link NAME here, or None (`ip link show NAME`)."""
+        data = self._get_link(name)
+        return None if data is None else struct.unpack_from("=i", data, 16 + 4)[0]
+
+    def link_flags(self, name: str) -> int | None:
+        """The IFF_* flags of link NAME here (IFF_UP = 1: set up), or None if there is no such link."""
+        data = self._get_link(name)
+        return None if data is None else struct.unpack_from("=I", data, 16 + 8)[0]
+
+    def _get_link(self, name: str) -> bytes | None:
+        """RTM_GETLINK for NAME: the answer (its struct ifinfomsg at 16), or None for ENODEV."""
         self.seq += 1
         msg = ifinfmsg()
         msg["attrs"] = [("IFLA_IFNAME", name)]
@@ -136,4 +146,4 @@ class Socket:
                 if code == errno.ENODEV:
                     return None
                 raise OSError(code, f"ip link show {name} in {self.where}: {os.strerror(code)}")
-            return struct.unpack_from("=i", data, 16 + 4)[0]
+            return data

@@ -2,6 +2,7 @@
 
 Modules, in reading order:
 - `kubelet.py`: kubelet, one per node: asks the runtime for pod sandboxes and containers; probes, restarts
+- `nodestatus.py`: kubelet's node status: heartbeats (the Node's conditions), while the API server can be reached
 - `pod_status.py`: kubelet's status manager: a pod's status from what the kubelet knows of its containers
 - `dns_config.py`: kubelet's DNS configurer: a pod's resolv.conf from dnsPolicy and dnsConfig, its hostname and FQDN
 - `prober.py`: kubelet's prober: httpGet and tcpSocket from the node, exec inside the container (CRI's ExecSync)

@@ -19,6 +19,7 @@ import sys
 
 from toycluster.node import pod_status, prober, termination
 from toycluster.node import dns_config
+from toycluster.node import nodestatus
 from toycluster.node import runtime
 from toycluster.node import workloads
 from toycluster.api import events
@@ -60,12 +61,17 @@ class Kubelet:
         self.ipam = {"ipam_dir": f"{cfg.state_dir}/ipam/{self.node}", "subnet": str(cfg.pod_subnet(n))}
         self.pods: dict[str, PodRuntime] = {}
         self.loop = asyncio.get_running_loop()
+        self.status = nodestatus.NodeStatus(store, self.node, cfg.node_monitor_grace_period,
+                                            nodestatus.CableCheck(cfg, n))     # heartbeats; is the API reachable
+        self.loop.create_task(self.status.run(self._reconnected))
 
     def log_dir(self, rt: PodRuntime) -> str:
         return f"{self.cfg.state_dir}/logs/{rt.namespace}_{rt.name}"
 
     # -- reconcile: start what is new on this node, stop what is being deleted --
     def sync(self) -> None:
+        if not self.status.connected:       # cut off from the API server: sees no new pod, no deletion
+            return
         seen = set()
         for pod in self.store.list("Pod"):
             if pod["spec"].get("nodeName") != self.node:
@@ -87,6 +93,13 @@ class Kubelet:
             pod = self.pods[uid].pod
             self._stop({**pod, "metadata": {**pod["metadata"], "deletionTimestamp": now_rfc3339(),
                                             "deletionGracePeriodSeconds": 0}}, self.pods[uid])
+
+    def _reconnected(self) -> None:
+        """Back in touch with the API server: the pods' statuses as they are (the node controller marked them
+        NotReady meanwhile), then what was decided about them while it was away."""
+        for rt in list(self.pods.values()):
+            self.report(rt)
+        self.sync()
 
     def _stop(self, pod: dict, rt: PodRuntime) -> None:
         if not rt.stopping:
@@ -268,14 +281,14 @@ class Kubelet:
     def event(self, rt: PodRuntime, c: Container, reason: str, message: str, type_: str = events.NORMAL,
               prefix: str = "") -> None:
         """An event about container C of RT's pod, as the kubelet records it (api/events.py counts repeats)."""
-        pod = self.store.get("Pod", rt.namespace, rt.name)
+        pod = self.store.get("Pod", rt.namespace, rt.name) if self.status.connected else None
         if pod is not None and pod["metadata"]["uid"] == rt.uid:
             events.record(self.store, pod, reason, prefix + message, type_, component="kubelet", host=self.node,
                           field_path=f"spec.containers{{{c.name}}}")
 
     # -- status, shaped as the API has it --
     def report(self, rt: PodRuntime) -> None:
-        pod = self.store.get("Pod", rt.namespace, rt.name)
+        pod = self.store.get("Pod", rt.namespace, rt.name) if self.status.connected else None
         if pod is None or pod["metadata"]["uid"] != rt.uid:
             return
         status = pod_status.status(rt, self.host_ip)
