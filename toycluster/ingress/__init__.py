@@ -17,6 +17,7 @@ Modules, in reading order:
 - `upstream.py`: one keep-alive connection to a Service or a pod: the response head and its body, streamed back
 - `http1.py`: nginx's HTTP/1.x policy on wire/http1.py: limits (414, 431), reason phrases and error pages, the
   data path's Request, path rules, the upstream's response head cleaned of hop-by-hop headers
+- `workers.py`: nginx's worker processes: listening sockets of their own (SO_REUSEPORT), the fork
 - `tls.py`: the certificates served on 443, by SNI: a kubernetes.io/tls Secret's, else a default one signed by
   the cluster CA
 """

@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 
 from toycluster.ingress import routes as ingress
 from toycluster.api.informer import Informer
 from toycluster.api.selectors import INGRESS_CLASS, ingress_class_matches
+from toycluster.ingress import workers
 from toycluster.ingress.balancer import Balancer, resolve
 from toycluster.ingress.proxy import Client
 from toycluster.ingress.upstream import Upstream
@@ -218,17 +218,6 @@ class Controller:
         self.flush()
 
 
-def _listen(port: int) -> socket.socket:
-    """A listening socket of its own for each worker (nginx's `listen ... reuseport`): the kernel spreads the
-    connections over the workers, where one shared socket would let the first awake worker take a burst whole."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("0.0.0.0", port))
-    sock.listen(4096)
-    return sock
-
-
 def _quiet(loop, context) -> None:
     """Handshakes that fail and peers that vanish are the clients' business, not errors of ours."""
     exc = context.get("exception")
@@ -244,15 +233,7 @@ def main(container: dict, pod: dict) -> "NoReturn":
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # 1,000 idle clients need more than 1,024 fds
     s = Settings(os.environ)
-    groups = [[_listen(s.http_port), _listen(s.https_port)] for _ in range(s.workers)]  # early clients wait in a backlog
-    index = 0
-    for i in range(1, s.workers):
-        if os.fork() == 0:
-            index = i
-            break
-    socks = groups[index]
-    for sock in [sock for g in groups if g is not socks for sock in g]:
-        sock.close()
+    socks = workers.spawn(s.workers, (s.http_port, s.https_port))   # listening at once: early clients wait
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(_quiet)
