@@ -52,7 +52,9 @@ def run(cluster: str, source: str, target_text: str, proto: str = "tcp", namespa
         outcome = send(src.netns, target, proto, tag, timeout, f"{state.cfg.state_dir}/pki/ca.crt")
         time.sleep(SETTLE)
     finally:
-        sightings = cap.stop()
+        cfg = state.cfg
+        peers = {**{f"node{n}": cfg.node_ns(n) for n in range(1, cfg.nodes + 1)}, "lb": f"{cfg.name}.lb", "host": "host"}
+        sightings = cap.stop(cfg.net_ns, peers)
     build(state, trace, src, target, outcome, sightings, tag)
     return trace
 
@@ -129,6 +131,15 @@ def diagnose(state: State, trace: Trace, src: Source, target: Target, outcome) -
         down = "" if link_up(state, f"node{n}") else f" (node{n} is down: its link to the node network is down)"
         return last.n, (f"timed out at the load balancer: it sent the connection to node{n} "
                         f"({last.dst}:{last.dport}), which never answered{down}")
+    node = state.node_of_netns(last.netns)
+    if node is not None:
+        first = next(h for h in reqs if h.netns == last.netns)
+        ch = trace_rules.node_verdict(state, node, first.src, first.dst, first.dport, trace.request.proto,
+                                      src.kind == "node")
+        if ch is not None:
+            last.change = last.change or ch
+            return last.n, (f"dropped by kube-proxy's rule {ch.table} {ch.chain} #{ch.rule} \"{ch.comment}\" on "
+                            f"node{node} ({ch.object}): {outcome.error}")
     pod = state.pod_by_ip(last.dst)
     if pod is not None:
         ch = trace_rules.policy_change(state, reqs[0].src if src.kind == "pod" else last.src, last.dst,
@@ -136,6 +147,10 @@ def diagnose(state: State, trace: Trace, src: Source, target: Target, outcome) -
         if ch is not None:
             last.change = last.change or ch
             return last.n, f"dropped by {ch.object}: {ch.comment}"
+    m = state.node_of_pod_ip(last.dst) or state.node_by_ip(last.dst)
+    if m and not link_up(state, f"node{m}"):
+        return last.n, (f"{outcome.error}: {last.dst} is on node{m}, which is down (its link to the node network "
+                        f"is down): the packet got no further than {last.where} {last.interface}")
     return last.n, f"{outcome.error}: no answer after {last.where} {last.interface}"
 
 

@@ -24,7 +24,7 @@ from toycluster.kernel import nsfs
 
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 SO_TIMESTAMPNS, SO_RCVBUFFORCE = 35, 33
-PACKET_OUTGOING = 4
+PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
 VXLAN_PORT = 8472
 FLAG_NAMES = (("S", 0x02), ("F", 0x01), ("R", 0x04), ("P", 0x08), ("U", 0x20))
 
@@ -131,8 +131,10 @@ class Capture:
         s.setblocking(False)
         return s
 
-    def stop(self) -> list[Sighting]:
-        """Drain and close every socket; the sightings in kernel-time order."""
+    def stop(self, bridge_ns: str | None = None, peers: dict | None = None) -> list[Sighting]:
+        """Drain and close every socket; the sightings in kernel-time order. With BRIDGE_NS and PEERS (port ->
+        the namespace at its other end), a copy the bridge flooded out of a port is left out unless the
+        namespace behind that port received it."""
         out: list[Sighting] = []
         try:
             for ns, s in self.socks:
@@ -140,7 +142,7 @@ class Capture:
         finally:
             self.close()
         out.sort(key=lambda x: (x.t, x.order))
-        return out
+        return unflood(out, bridge_ns, peers) if bridge_ns else out
 
     def close(self) -> None:
         """Close every socket. A packet socket's close waits for an RCU grace period (~10 ms): in parallel."""
@@ -172,7 +174,16 @@ class Capture:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = struct.unpack("qq", raw[:16])
                     t = sec + nsec / 1e9
+            if addr[2] == PACKET_OTHERHOST and not addr[0].startswith("veth") and not ns.endswith((".net", ".inet")):
+                continue                            # a bridge's flooded copy, not for this host: dropped by it
             found.append(Sighting(ns, addr[0], addr[2] == PACKET_OUTGOING, t, pkt, order))
+
+
+def unflood(sightings: list[Sighting], bridge_ns: str, peers: dict) -> list[Sighting]:
+    """SIGHTINGS without the bridge's copies out of ports whose far end never received them (flooding)."""
+    got = {(s.netns, key(s.pkt), s.pkt.src, s.pkt.dst) for s in sightings if not s.outgoing}
+    return [s for s in sightings if not (s.netns == bridge_ns and s.outgoing and
+                                         (peers.get(s.interface), key(s.pkt), s.pkt.src, s.pkt.dst) not in got)]
 
 
 def conntrack_lines(netns: str, wanted) -> list[str]:
