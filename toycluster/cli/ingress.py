@@ -46,10 +46,10 @@ def node_lifecycle_flags(sp, defaults: config.ClusterConfig) -> None:
     sp.add_argument("--node-monitor-grace-period", type=_grace, default=defaults.node_monitor_grace_period,
                     metavar="DURATION", help="how long a node's kubelet may post no status before the node is "
                     f"NotReady (default {defaults.node_monitor_grace_period:g}s; upstream 40s)")
+    seconds = defaults.default_unreachable_toleration_seconds
     sp.add_argument("--default-unreachable-toleration-seconds", type=_toleration, metavar="SECONDS",
-                    default=defaults.default_unreachable_toleration_seconds, help="how long pods stay on an "
-                    f"unreachable node before they are evicted (default {defaults.default_unreachable_toleration_seconds}"
-                    "; upstream 300)")
+                    default=seconds, help="how long pods stay on an unreachable node before they are evicted "
+                    f"(default {seconds}; upstream 300)")
 
 
 def _grace(text: str) -> float:

@@ -275,7 +275,7 @@ class Kubelet:
             print(f"{rt.namespace}/{rt.name}: removing its sandbox: {e}", file=sys.stderr, flush=True)
         self.pods.pop(rt.uid, None)
         current = self.store.get("Pod", rt.namespace, rt.name)
-        if current and current["metadata"]["uid"] == rt.uid:
+        if current and current["metadata"]["uid"] == rt.uid and self.status.connected:   # else: when it is back
             self.store.delete("Pod", rt.namespace, rt.name)
 
     def event(self, rt: PodRuntime, c: Container, reason: str, message: str, type_: str = events.NORMAL,

@@ -93,7 +93,7 @@ class NodeStatus:
     def __init__(self, store, node: str, grace: float, reachable, clock=time.time):
         self.store, self.node, self.reachable, self.clock = store, node, reachable, clock
         self.grace, self.period = grace, update_period(grace)
-        self.connected, self.reported = True, None     # reported: when the node status was last posted
+        self.connected, self.reported = reachable(), None   # reported: when the node status was last posted
 
     async def run(self, on_reconnect) -> None:
         """Every period: can the API be reached? If so, renew the lease, post the status if it is due, and when

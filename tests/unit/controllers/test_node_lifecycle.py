@@ -41,7 +41,8 @@ def cluster(monkeypatch):
     registry.API(store).apply([{
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
         "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}}, "template": {
-            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "toycluster/echo"}]}}}}])
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "toycluster/echo"}]}}}}])
     world = type("World", (), {"store": store, "clock": clock, "ctl": ctl, "up": up, "kubelets": kubelets})
     run(world, 1)
     return world
@@ -77,14 +78,16 @@ def pods_on(w, name, live=True):
 
 def events(w, reason, kind=None):
     return sorted((e["involvedObject"]["name"], e["message"], e["type"], e["source"]["component"])
-                  for e in w.store.list("Event") if e["reason"] == reason and kind in (None, e["involvedObject"]["kind"]))
+                  for e in w.store.list("Event")
+                  if e["reason"] == reason and kind in (None, e["involvedObject"]["kind"]))
 
 
 def test_kubelets_renew_their_leases_and_post_the_conditions_of_a_healthy_node(cluster):
     w = cluster
     first = node(w, "node1")["status"]["conditions"]
     assert [(c["type"], c["status"], c["reason"]) for c in first] == [
-        ("MemoryPressure", "False", "KubeletHasSufficientMemory"), ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
         ("PIDPressure", "False", "KubeletHasSufficientPID"), ("Ready", "True", "KubeletReady")]
     lease = w.store.get("Lease", "kube-node-lease", "node1")
     assert lease["spec"]["holderIdentity"] == "node1" and lease["spec"]["leaseDurationSeconds"] == GRACE
