@@ -44,8 +44,8 @@ def node_lifecycle_flags(sp, defaults: config.ClusterConfig) -> None:
     """`up --node-monitor-grace-period` (kube-controller-manager's flag) and `--default-unreachable-toleration-
     seconds` (kube-apiserver's, for its DefaultTolerationSeconds admission; the not-ready toleration gets it too)."""
     sp.add_argument("--node-monitor-grace-period", type=_grace, default=defaults.node_monitor_grace_period,
-                    metavar="DURATION", help="how long a node's kubelet may post no status before the node is "
-                    f"NotReady (default {defaults.node_monitor_grace_period:g}s; upstream 40s)")
+                    metavar="DURATION", help="how long a node may go without a heartbeat of its kubelet (lease "
+                    f"or status) before it is NotReady (default {defaults.node_monitor_grace_period:g}s; upstream 40s)")
     seconds = defaults.default_unreachable_toleration_seconds
     sp.add_argument("--default-unreachable-toleration-seconds", type=_toleration, metavar="SECONDS",
                     default=seconds, help="how long pods stay on an unreachable node before they are evicted "
