@@ -10,7 +10,7 @@ import sys
 
 from toycluster.cluster import lifecycle, network
 from toycluster.cluster.lifecycle import UsageError
-from toycluster.lab import graph_live, graph_render
+from toycluster.lab import graph_render
 
 EXTENSIONS = {".svg": "svg", ".png": "png", ".mmd": "mermaid", ".mermaid": "mermaid", ".md": "mermaid",
               ".dot": "dot", ".gv": "dot", ".json": "json"}
@@ -23,6 +23,7 @@ def _format(args) -> str:
 
 
 def cmd_graph(args):
+    from toycluster.lab import graph_live      # the kernel and API readers: only this verb loads them
     fmt = _format(args)
     if args.limit < 0:
         raise UsageError(f"--limit {args.limit}: give 0 (never fold) or more")

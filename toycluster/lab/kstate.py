@@ -25,6 +25,7 @@ IFLA_INFO_KIND, IFA_ADDRESS, IFA_LOCAL = 1, 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 NETNSA_NSID, NETNSA_FD = 1, 3
 IFF_UP, IFF_LOWER_UP, RTNH_F_ONLINK, RT_TABLE_MAIN = 0x1, 0x10000, 4, 254
+TIMEOUT = 2.0
 
 
 def _attrs(data: bytes, offset: int, end: int) -> dict[int, bytes]:
@@ -129,6 +130,8 @@ def _nsids(sock, fds: dict[str, int]) -> dict[int, str]:
                 if kind == RTM_NEWNSID and nsid >= 0:
                     out[nsid] = name
                 break
+        except TimeoutError:
+            break
         except OSError:
             continue
     return out
@@ -147,6 +150,7 @@ def _open(ns: str) -> socket.socket:
     else:
         with nsfs.in_netns(ns):
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.settimeout(TIMEOUT)                   # the kernel answers at once: never wait for ever
     sock.bind((0, 0))
     return sock
 
@@ -168,7 +172,10 @@ def snapshot(cluster: str, host_link: str) -> dict:
             except OSError:
                 continue
             with sock:
-                state[ns] = read_netns(sock)
+                try:
+                    state[ns] = read_netns(sock)
+                except OSError:                 # a namespace emptied meanwhile (a pod deleted): left out
+                    continue
                 if ns == ROOT:
                     state[ns]["links"] = [x for x in state[ns]["links"] if x["name"] == host_link]
                     state[ns]["routes"] = [r for r in state[ns]["routes"] if r["dev"] == host_link]
