@@ -75,7 +75,12 @@ def build(state: State, trace: Trace, src: Source, target: Target, outcome, sigh
         trace.connections.append(Connection(2, f"{px[1][0]}:{px[1][1]}", f"{px[1][2]}:{px[1][3]}", "tcp",
                                             opened_by=f"the ingress controller ({state.where(px[0])})"))
     shown = [(k, leg, 1) for k, leg in shown_keys(sightings, req1, rep1, after)] + shown2
-    trace.hops = HopBuilder(state, sightings).hops(shown)
+    builder = HopBuilder(state, sightings)
+    trace.hops = builder.hops(shown)
+    trace.origins = {}                     # connection -> the namespace that made its first answer (not in JSON)
+    for k, leg, conn in shown:
+        if leg == "reply":
+            trace.origins.setdefault(conn, builder.origin(k))
     if px:
         _mark_proxy(state, trace, px, target)
     trace.result = result(state, trace, src, target, outcome)
@@ -116,7 +121,9 @@ def diagnose(state: State, trace: Trace, src: Source, target: Target, outcome) -
     hops = trace.hops
     conn = max((h.connection for h in hops), default=1)
     reqs = [h for h in hops if h.leg == "request" and h.connection == conn]
-    back = next((h for h in hops if h.leg == "reply" and h.connection == conn), None)
+    origin = getattr(trace, "origins", {}).get(conn)
+    back = next((h for h in hops if h.leg == "reply" and h.connection == conn and h.netns == origin),
+                next((h for h in hops if h.leg == "reply" and h.connection == conn), None))
     if not reqs:
         return None, f"{outcome.error}: the packet never left {src.name} ({target.ip} unreachable from there)"
     last = reqs[-1]

@@ -77,6 +77,12 @@ class HopBuilder:
         self.requests: dict[tuple, list[Change]] = {}      # (netns, conn) -> the request's changes there
         self.routes: dict[str, list] = {}
 
+    def origin(self, k: tuple) -> str | None:
+        """The namespace that made packet K: it sent it out without having received it."""
+        seen = self.by_key.get(k, [])
+        took = {s.netns for s in seen if not s.outgoing}
+        return next((s.netns for s in seen if s.outgoing and s.netns not in took), seen[0].netns if seen else None)
+
     def hops(self, shown: list[tuple]) -> list[Hop]:
         """SHOWN: (key, leg, connection) -> the hops, in kernel-time order."""
         rows = []
