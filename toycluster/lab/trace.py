@@ -168,6 +168,10 @@ def _at(reqs, netns) -> int:
 
 
 def _rejected(state, reqs, back) -> tuple[int, str]:
+    if back.netns.startswith(f"{state.cfg.name}.pod."):
+        last = reqs[-1]
+        return last.n, (f"refused by the {back.where}: nothing listens on {last.dst}:{last.dport} "
+                        "(ICMP port unreachable)")
     node = state.node_of_netns(back.netns)
     here = [h for h in reqs if h.netns == back.netns]
     first = here[0] if here else reqs[-1]
