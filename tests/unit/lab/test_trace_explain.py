@@ -41,8 +41,8 @@ def slice_(name, svc, eps, port_name, port, ns="default"):
                            "targetRef": {"kind": "Pod", "name": p, "namespace": ns}} for ip, n, p in eps]}
 
 
-def small_state() -> State:
-    cfg = config.ClusterConfig(name="toy")
+def small_state(overlay: str = "host-gw") -> State:
+    cfg = config.ClusterConfig(name="toy", overlay=overlay)
     ing_ports = [{"name": "http", "port": 80, "targetPort": 80, "nodePort": 30080, "protocol": "TCP"},
                  {"name": "https", "port": 443, "targetPort": 443, "nodePort": 30443, "protocol": "TCP"}]
     objects = {
@@ -80,6 +80,15 @@ CASES = {
     "policy_drop": ("client", "10.244.2.5:5432"),
     "host_nodeport": ("host", "192.168.50.12:30080"),
 }
+
+
+def test_explain_vxlan_golden():
+    text = trace_print.render(trace_explain.explain(small_state("vxlan"), "client", "10.244.2.3:8080"))
+    path = GOLDEN / "trace_explain_vxlan.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+    assert "flannel.1" in text and "VXLAN outer 192.168.50.11 > 192.168.50.12 vni 1" in text
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
