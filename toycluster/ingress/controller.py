@@ -76,6 +76,7 @@ class Controller:
 
     # -- what requests need --
     def upstream_for(self, req, addr, client) -> None:
+        req.up_addr = f"{addr[0]}:{addr[1]}"
         idle = self.pools.get(addr)
         while idle:
             up = idle.pop()
@@ -92,9 +93,10 @@ class Controller:
             _, up = await asyncio.wait_for(self.loop.create_connection(lambda: Upstream(self, addr), *addr),
                                            self.s.connect_timeout)
         except asyncio.TimeoutError:
-            client.fail(504, "upstream timed out (110: Connection timed out) while connecting to upstream")
+            client.next_upstream(504, "upstream timed out (110: Connection timed out) while connecting to upstream")
         except OSError as e:
-            client.fail(502, f"connect() failed ({e.errno}: {os.strerror(e.errno) if e.errno else e}) while connecting to upstream")
+            client.next_upstream(502, f"connect() failed ({e.errno}: {os.strerror(e.errno) if e.errno else e}) "
+                                      "while connecting to upstream")
         else:
             client.attach(up)
 

@@ -31,12 +31,13 @@ class Request(http1.Head):
     """A request on the data path: the head as parsed, its route (HOST normalised, PATH as nginx matches it,
     RAWHOST as sent), and what the access log needs (LENGTH, times, the upstream's address, status and length)."""
     __slots__ = ("host", "path", "length", "t0", "rid", "backend", "head", "retried", "sent", "status",
-                 "up_addr", "up_status", "up_t0", "up_len", "extra", "hsts", "memo")
+                 "up_addr", "up_status", "up_t0", "up_len", "extra", "hsts", "memo", "tried")
 
     def __init__(self):
         self.rid, self.backend, self.head, self.retried, self.sent, self.status = "", None, b"", False, 0, 0
         self.extra, self.hsts, self.memo = b"", b"", None             # a Set-Cookie line of the balancer's; Strict-Transport-Security
         self.up_addr, self.up_status, self.up_t0, self.up_len = "-", "-", 0.0, "-"
+        self.tried = []                                               # endpoints that failed it (next upstream)
 
 
 def parse_head(head: bytes) -> Request | int:

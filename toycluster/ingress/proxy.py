@@ -9,6 +9,8 @@ up stops being read. Limits and answers, as nginx gives them:
   request line over 8 KiB          414     header section over 32 KiB   431     malformed request   400
   Transfer-Encoding not chunked    501     no route                     404     no ready endpoint   503
   upstream refused or broke        502     upstream silent              504     head not in time    408, closed
+  (a refused, unreachable or silent endpoint, or one that closes before answering, is first replaced by the next
+  one, up to three tries for a request without a body: proxy_next_upstream "error timeout")
   http:// where TLS is configured  308 (https://, as ssl-redirect)
 Timeouts (Settings, from the pod's environment) are checked by a sweep every 0.5 s, not by a timer per request.
 """
@@ -20,6 +22,8 @@ from toycluster.ingress.annotations import https_location, https_redirect, rewri
 from toycluster.ingress.routes import upstream_head
 from toycluster.ingress.http1 import MAX_HEAD, MAX_LINE, PENDING_LIMIT, PIPELINE_LIMIT, REASONS, Request, page, parse_head
 from toycluster.wire.http1 import CHUNKED, LENGTH, NO_BODY, head_end
+
+NEXT_TRIES = 3             # proxy-next-upstream-tries: the first endpoint and two more
 
 
 class Client:
@@ -223,6 +227,24 @@ class Client:
         req.headers, req.t0 = [], self.time()
         self.buf.clear()
         self.local(req, status, close=True)
+
+    def next_upstream(self, status: int, why: str) -> None:
+        """ingress-nginx's proxy_next_upstream "error timeout" (proxy-next-upstream-tries 3): a request none of
+        whose answer has come and that has no body goes to the next endpoint; after three, or else, STATUS."""
+        req, ctl = self.req, self.ctl
+        if req is None or self.closing or req.status or req.framing != NO_BODY or len(req.tried) >= NEXT_TRIES - 1:
+            return self.fail(status, why)
+        ctl.error(f"{why}, client: {self.ip}, request: \"{req.line.decode('latin-1')}\", upstream: "
+                  f"\"{req.up_addr}\", host: \"{req.host}\"", req.backend)
+        req.tried.append(req.up_addr)
+        for _ in range(8):                                   # round robin: the next one is another endpoint
+            addr = ctl.balancer.pick(req.backend, ctl.services, ctl.slices)[0]
+            if addr is None or f"{addr[0]}:{addr[1]}" not in req.tried:
+                break
+        if addr is None or f"{addr[0]}:{addr[1]}" in req.tried:
+            return self.fail(status, why)
+        self.up, self.pending = None, bytearray(req.head)
+        ctl.upstream_for(req, addr, self)
 
     def fail(self, status: int, why: str) -> None:
         """The upstream could not answer (or the client broke its body): STATUS if nothing was sent yet."""

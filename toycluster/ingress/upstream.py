@@ -158,8 +158,11 @@ class Upstream:
             req.retried = True                               # a pooled connection closed under us: once more
             client.pending = bytearray(req.head)
             return self.ctl.connect(req, self.addr, client)
-        client.fail(502, "upstream prematurely closed connection while reading "
-                         + ("response header" if self.state == HEAD else "upstream"))
+        why = "upstream prematurely closed connection while reading " + \
+            ("response header" if self.state == HEAD else "upstream")
+        if self.state == HEAD and not self.hbuf:             # nothing of the answer came: the next endpoint may
+            return client.next_upstream(502, why)
+        client.fail(502, why)
 
     # -- the controller's side --
     def timeout(self) -> None:

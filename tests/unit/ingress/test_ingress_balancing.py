@@ -135,3 +135,18 @@ def test_a_websocket_upgrade_becomes_a_tunnel(tmp_path):
         for s in servers:
             s.close()
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_refusing_endpoint_is_replaced_by_the_next_one(tmp_path):
+    """proxy_next_upstream: with one endpoint gone (its port closed), every request still gets an answer, from
+    the two that are left."""
+    async def main():
+        port, tls_port, servers = await start(tmp_path)
+        servers[1].close()                               # 127.0.0.2 refuses from now on
+        await servers[1].wait_closed()
+        got = await answers(port, "rr.example.com", ["/"] * 12)
+        assert all(head.startswith("HTTP/1.1 200") for head, _ in got), [h.split("\r\n")[0] for h, _ in got]
+        assert {body.split()[0] for _, body in got} == {"127.0.0.1", "127.0.0.3"}
+        for s in servers:
+            s.close()
+    asyncio.run(asyncio.wait_for(main(), 20))
