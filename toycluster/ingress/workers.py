@@ -31,10 +31,21 @@ def spawn(count: int, ports: tuple) -> list[socket.socket]:
         if os.fork() == 0:
             index = i
             _die_with(leader)
+            _retitle(i)
             break
     for sock in [sock for n, group in enumerate(groups) if n != index for sock in group]:
         sock.close()
     return groups[index]
+
+
+def _retitle(i: int) -> None:
+    """A worker says what it is, as nginx's "nginx: worker process": the container's own title stays its master's,
+    so the kubelet and `ps` see one container process and its workers."""
+    try:
+        import setproctitle
+        setproctitle.setproctitle(f"{setproctitle.getproctitle()} worker {i}")
+    except ImportError:
+        pass
 
 
 def _die_with(leader: int) -> None:
