@@ -54,7 +54,7 @@ def run(cluster: str, source: str, target_text: str, proto: str = "tcp", namespa
     finally:
         cfg = state.cfg
         peers = {**{f"node{n}": cfg.node_ns(n) for n in range(1, cfg.nodes + 1)}, "lb": f"{cfg.name}.lb", "host": "host"}
-        sightings = cap.stop(cfg.net_ns, peers)
+        sightings = cap.stop(cfg.net_ns, peers, state.links())
     build(state, trace, src, target, outcome, sightings, tag)
     return trace
 

@@ -14,6 +14,7 @@ rewrites addresses and ports, never the IP id, TCP sequence numbers or the paylo
 """
 from __future__ import annotations
 
+import heapq
 import os
 import socket
 import struct
@@ -131,17 +132,17 @@ class Capture:
         s.setblocking(False)
         return s
 
-    def stop(self, bridge_ns: str | None = None, peers: dict | None = None) -> list[Sighting]:
-        """Drain and close every socket; the sightings in kernel-time order. With BRIDGE_NS and PEERS (port ->
-        the namespace at its other end), a copy the bridge flooded out of a port is left out unless the
-        namespace behind that port received it."""
+    def stop(self, bridge_ns: str | None = None, peers: dict | None = None, links: dict | None = None):
+        """Drain and close every socket; the sightings in order (causal_order with LINKS, else kernel time).
+        With BRIDGE_NS and PEERS (port -> the namespace at its other end), a copy the bridge flooded out of a
+        port is left out unless the namespace behind that port received it."""
         out: list[Sighting] = []
         try:
             for ns, s in self.socks:
                 out += self._drain(ns, s)
         finally:
             self.close()
-        out.sort(key=lambda x: (x.t, x.order))
+        out = causal_order(out, links) if links else sorted(out, key=lambda x: (x.t, x.order))
         return unflood(out, bridge_ns, peers) if bridge_ns else out
 
     def close(self) -> None:
@@ -177,6 +178,54 @@ class Capture:
             if addr[2] == PACKET_OTHERHOST and not addr[0].startswith("veth") and not ns.endswith((".net", ".inet")):
                 continue                            # a bridge's flooded copy, not for this host: dropped by it
             found.append(Sighting(ns, addr[0], addr[2] == PACKET_OUTGOING, t, pkt, order))
+
+
+def causal_order(sightings: list[Sighting], links: dict) -> list[Sighting]:
+    """SIGHTINGS in an order that respects what must come first, with kernel time only as the tie-break.
+
+    A socket's queue is in arrival order, but the clock behind SO_TIMESTAMPNS (CLOCK_REALTIME) can be stepped
+    while packets pass (seen here: 5 ms back in the middle of a request), which would put a SYN after its
+    answer. So: each namespace's sightings keep their queue order; a packet leaving on one end of a link
+    (LINKS: (netns, interface) -> the other end) comes before the same packet arriving at the other end; among
+    the sightings free to go next, the earliest stamp goes first. Times are then made non-decreasing."""
+    n = len(sightings)
+    after: list[list[int]] = [[] for _ in range(n)]
+    needs = [0] * n
+    last: dict[str, int] = {}
+    pending: dict[tuple, list[int]] = {}           # (key, far end) -> outgoing sightings not yet matched
+    for i in sorted(range(n), key=lambda i: (sightings[i].netns, sightings[i].order)):
+        s = sightings[i]
+        if s.netns in last:
+            after[last[s.netns]].append(i)
+            needs[i] += 1
+        last[s.netns] = i
+    for i in sorted(range(n), key=lambda i: (sightings[i].t, sightings[i].order)):
+        s = sightings[i]
+        far = links.get((s.netns, s.interface))
+        if s.outgoing and far:
+            pending.setdefault((key(s.pkt), far), []).append(i)
+    for i in range(n):
+        s = sightings[i]
+        waiting = pending.get((key(s.pkt), (s.netns, s.interface))) if not s.outgoing else None
+        if waiting:
+            j = waiting.pop(0)
+            after[j].append(i)
+            needs[i] += 1
+    ready = [(sightings[i].t, i) for i in range(n) if needs[i] == 0]
+    heapq.heapify(ready)
+    out: list[Sighting] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        out.append(sightings[i])
+        for j in after[i]:
+            needs[j] -= 1
+            if needs[j] == 0:
+                heapq.heappush(ready, (sightings[j].t, j))
+    if len(out) < n:                               # a cycle: cannot happen with true links; keep the stamps
+        return sorted(sightings, key=lambda x: (x.t, x.order))
+    for a, b in zip(out, out[1:]):
+        b.t = max(b.t, a.t)
+    return out
 
 
 def unflood(sightings: list[Sighting], bridge_ns: str, peers: dict) -> list[Sighting]:

@@ -12,22 +12,19 @@ undone where it was made (by conntrack). Nothing is captured and nothing is sent
 """
 from __future__ import annotations
 
-import hashlib
-
 from toycluster.cluster.lifecycle import UsageError
 from toycluster.cloud import lb
 from toycluster.lab import trace_names, trace_rules
 from toycluster.lab.trace_model import Change, Connection, Hop, Outer, Request, Result, Trace
 from toycluster.lab.trace_request import is_ip, parse_target
+from toycluster.lab.trace_state import host_veth
 
 
 class Stop(Exception):
     """The packet goes no further: (the hop it stopped at is the last one added, why)."""
 
 
-def veth(netns: str) -> str:
-    """The pod's veth on its node, as node/cni.host_veth_name names it (without importing pyroute2)."""
-    return "veth" + hashlib.sha1(netns.encode()).hexdigest()[:8]
+veth = host_veth
 
 
 class Walk:

@@ -71,6 +71,7 @@ class HopBuilder:
 
     def __init__(self, state, sightings: list[Sighting]):
         self.state, self.sightings = state, sightings
+        self.pos = {id(s): i for i, s in enumerate(sightings)}
         self.by_key: dict[tuple, list[Sighting]] = {}
         for s in sightings:
             self.by_key.setdefault(key(s.pkt), []).append(s)
@@ -89,8 +90,8 @@ class HopBuilder:
         for k, leg, conn in shown:
             seen = self.by_key.get(k, [])
             for i, s in enumerate(seen):
-                rows.append((s.t, s.order, s, leg, conn, seen[:i]))
-        rows.sort(key=lambda r: (r[0], r[1]))
+                rows.append((s.t, self.pos[id(s)], s, leg, conn, seen[:i]))
+        rows.sort(key=lambda r: r[1])                      # the captures' order (trace_capture.causal_order)
         t0 = rows[0][0] if rows else 0.0
         hops = []
         for t, _, s, leg, conn, before in rows:

@@ -7,6 +7,7 @@ balancer"), a node's rendered kube-proxy tables (cached), and where a source (`-
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ class Source:
     ip: str
     kind: str                       # pod, node, user, host
     node: str | None = None         # the node of a pod, or the node itself
+
+
+def host_veth(pod_netns: str) -> str:
+    """The pod's veth on its node, as node/cni.host_veth_name names it (that module imports pyroute2)."""
+    return "veth" + hashlib.sha1(pod_netns.encode()).hexdigest()[:8]
 
 
 class State:
@@ -125,6 +131,22 @@ class State:
     def node_of_netns(self, netns: str | None) -> int | None:
         rest = (netns or "")[len(self.cfg.name) + 1:]
         return int(rest[4:]) if rest.startswith("node") and rest[4:].isdigit() else None
+
+    def links(self) -> dict:
+        """(netns, interface) -> (netns, interface) at the other end of each veth the project made (both ways):
+        pods' eth0 and their veths, the nodes', the balancer's and the host's legs on the node network, the
+        cloud's on the internet segment. ("host" is the machine's own namespace.)"""
+        cfg, pairs = self.cfg, []
+        for p in self.pods:
+            meta, node = p["metadata"], (p.get("spec") or {}).get("nodeName") or ""
+            if node.startswith("node") and node[4:].isdigit():
+                ns = cfg.pod_ns(meta.get("namespace", "default"), meta["name"])
+                pairs.append(((ns, "eth0"), (cfg.node_ns(int(node[4:])), host_veth(ns))))
+        pairs += [((cfg.node_ns(n), "eth0"), (cfg.net_ns, f"node{n}")) for n in range(1, cfg.nodes + 1)]
+        pairs += [((lb.netns(cfg, "lb"), "eth0"), (cfg.net_ns, "lb")), (("host", cfg.host_link), (cfg.net_ns, "host"))]
+        pairs += [((lb.netns(cfg, r), "eth1" if r == "lb" else "eth0"), (lb.netns(cfg, "inet"), r))
+                  for r in ("lb", "user", "dns")]
+        return {**dict(pairs), **{b: a for a, b in pairs}}
 
     def proxy_state(self, node: int) -> dict:
         """Node N's nat and filter tables as kube-proxy renders them (what it wrote into the kernel)."""

@@ -54,3 +54,17 @@ def test_routes_longest_prefix():
     assert pick_route(routes, "10.244.2.3") == "10.244.2.0/24 via 192.168.50.12 dev eth0"
     assert pick_route(routes, "10.244.1.9") == "10.244.1.0/24 dev cni0"
     assert pick_route(routes, "8.8.8.8") == "default via 10.0.0.254 dev eth0"
+
+
+def test_causal_order_survives_a_clock_step():
+    """The SYN is stamped 5 ms after its answer (CLOCK_REALTIME stepped back): queue order and links win."""
+    syn = tc.parse_ip(ip("10.244.1.3", "10.96.5.5", 6, tcp(40000, 80, 0x02)))
+    ans = tc.parse_ip(ip("10.96.5.5", "10.244.1.3", 6, tcp(80, 40000, 0x12, seq=9, ack=1001)))
+    seen = [tc.Sighting("pod", "eth0", True, 10.005, syn, order=1),
+            tc.Sighting("node", "vethX", False, 10.006, syn, order=1),
+            tc.Sighting("node", "vethX", True, 10.000, ans, order=2),
+            tc.Sighting("pod", "eth0", False, 10.001, ans, order=2)]
+    links = {("pod", "eth0"): ("node", "vethX"), ("node", "vethX"): ("pod", "eth0")}
+    out = tc.causal_order(list(reversed(seen)), links)
+    assert [(s.netns, s.pkt.flags) for s in out] == [("pod", "S"), ("node", "S"), ("node", "S."), ("pod", "S.")]
+    assert [s.t for s in out] == sorted(s.t for s in out)
