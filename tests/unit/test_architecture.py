@@ -167,3 +167,12 @@ def test_every_module_has_a_docstring_and_stays_readable():
                     wrong.append(f"{where(module, node.lineno)}: {node.name} is {length} lines "
                                  f"(~{MAX_FUNCTION_LINES} at most)")
     assert not wrong, "\n".join(wrong)
+
+
+def test_test_files_have_unique_basenames():
+    """pytest imports test files by basename (no __init__.py in tests/): two with one name break collection."""
+    tests = pathlib.Path(__file__).resolve().parents[1]
+    seen: dict[str, pathlib.Path] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a basename: rename one"
+        seen[path.name] = path

@@ -2,7 +2,7 @@
 API state (graph_input.json, read from a 2-node cluster with 5 pods), its renderings pinned by golden files, the
 folding, a trace's overlay, the sequence diagram of the sample trace, and the bad inputs.
 
-Regenerate the golden files after an intended change: UPDATE_GOLDEN=1 pytest tests/unit/lab/test_graph.py
+Regenerate the golden files after an intended change: UPDATE_GOLDEN=1 pytest tests/unit/lab/test_graph_render.py
 """
 import copy
 import dataclasses
