@@ -3,6 +3,7 @@
 One package per Kubernetes component, imports only downward (tests/unit/test_architecture.py checks it):
 
     cli          kubectl and toycluster's own verbs
+    labs         the labs of the curriculum: `toycluster lab list|start|check|reset|solve`
     lab          the learner's tools: scapy in any namespace, trace, graph (no Kubernetes part: it reads them all)
     cluster      kind's role: up, down, status, the node network, the control-plane process
     controllers  kube-controller-manager and kube-scheduler

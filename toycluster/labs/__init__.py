@@ -1,0 +1,9 @@
+"""The labs: one checked lab per claim of the articles (docs/labs/NN-topic.md), started, checked and solved by `toycluster lab`.
+
+Not a Kubernetes component: each lab sets up a starting state with kubectl and toycluster as a learner would, and
+checks the learner's result from what a learner could also see (kubectl, iptables-save, captures, `trace`).
+
+Modules, in reading order:
+- `kit.py`: what a lab is (start, check, solve, reset, hints) and what it may use (`Ctx`: kubectl, toycluster, exec, the API)
+- `catalog.py`: the labs in order, each module loaded when used
+"""
