@@ -11,4 +11,5 @@ Modules, in reading order:
 - `graph.py`: toycluster's `graph` verb: the cluster drawn (SVG, PNG, Mermaid, DOT, JSON), a trace laid over it
 - `packets.py`: toycluster's `scapy` verb: scapy's shell inside a pod's namespaces
 - `trace.py`: toycluster's `trace` verb: one request hop by hop (or `--explain`ed), as a table or JSON
+- `lab.py`: toycluster's `lab` verb: list the checked labs, start, check (with hints), reset and solve one
 """

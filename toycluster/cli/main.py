@@ -8,6 +8,7 @@ from toycluster.api import client as apiclient
 from toycluster.api import fields, validation_core
 from toycluster.cli import ingress, kubectl, policy
 from toycluster.cli import graph
+from toycluster.cli import lab as lab_verb
 from toycluster.cli import packets
 from toycluster.cli import trace as trace_verb
 from toycluster.cli.common import client, manifests
@@ -132,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     graph.register(verb)              # graph (cli/graph.py)
     packets.register(verb)            # scapy (cli/packets.py)
     trace_verb.register(verb)         # trace (cli/trace.py)
+    lab_verb.register(verb)           # lab list / start / check / reset / solve (cli/lab.py)
     return p
 
 

@@ -6,4 +6,6 @@ checks the learner's result from what a learner could also see (kubectl, iptable
 Modules, in reading order:
 - `kit.py`: what a lab is (start, check, solve, reset, hints) and what it may use (`Ctx`: kubectl, toycluster, exec, the API)
 - `catalog.py`: the labs in order, each module loaded when used
+- `progress.py`: a cluster's lab progress (done, failed checks: which hint) in labs.json
+- `replay.py`: a lab page's console blocks replayed against a cluster, output matched with placeholders
 """
