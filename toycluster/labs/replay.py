@@ -217,3 +217,21 @@ def replay_doc(doc: str, cluster: str, repo: str, timeout: float = 60) -> Result
     with open(os.path.join(repo, path)) as f:
         steps = parse(f.read(), anchor or None)
     return replay(steps, repo, environment(cluster), where=path, timeout=timeout)
+
+
+def main(argv=None) -> int:
+    """`python -m toycluster.labs.replay DOC[#anchor] CLUSTER`: replay a page by hand (for lab writers)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m toycluster.labs.replay docs/labs/NN-topic.md[#anchor] CLUSTER", file=sys.stderr)
+        return 2
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = replay_doc(argv[0], argv[1], repo)
+    for step, seconds in zip(result.steps, result.seconds):
+        print(f"{seconds:5.1f}s  $ {step.command}")
+    print(result.mismatch or f"all {len(result.steps)} commands matched ({sum(result.seconds):.1f} s)")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
