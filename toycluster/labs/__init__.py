@@ -8,4 +8,5 @@ Modules, in reading order:
 - `catalog.py`: the labs in order, each module loaded when used
 - `progress.py`: a cluster's lab progress (done, failed checks: which hint) in labs.json
 - `replay.py`: a lab page's console blocks replayed against a cluster, output matched with placeholders
+- `lab05_cluster_dns.py`: lab 5, cluster DNS: A, SRV, PTR, a headless Service, search paths and ndots:5 counted in CoreDNS's log, a pod's dnsConfig
 """
