@@ -195,3 +195,28 @@ def test_bad_requests_get_upstreams_errors(kc):
         os.unlink(big)
     assert json.loads(out)["code"] == 413
     assert kc.kubectl("get", "configmap", "big", check=1).returncode == 1      # and nothing was written
+
+
+def test_rollout_status_history_and_undo(kc):
+    kc.kubectl("set", "image", "deployment/web", "web=traefik/whoami")
+    out = kc.kubectl("rollout", "status", "deployment/web", "--timeout=60s").stdout
+    assert 'deployment "web" successfully rolled out' in out, out
+    history = kc.kubectl("rollout", "history", "deployment/web").stdout
+    assert re.search(r"^1\s", history, re.M) and re.search(r"^2\s", history, re.M), history
+    assert "rolled back" in kc.kubectl("rollout", "undo", "deployment/web").stdout
+    kc.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+    web = json.loads(kc.kubectl("get", "deploy", "web", "-o", "json").stdout)
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "toycluster/echo"
+    assert web["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    rs = json.loads(kc.kubectl("get", "rs", "-l", "app=web", "-o", "json").stdout)["items"]
+    assert len(rs) == 2 and sorted(r["spec"]["replicas"] for r in rs) == [0, 2]    # the first one came back
+
+
+def test_a_status_write_changes_only_the_status(kc):
+    before = json.loads(kc.kubectl("get", "deploy", "web", "-o", "json").stdout)
+    kc.kubectl("patch", "deploy", "web", "--subresource=status", "--type=merge",
+               "-p", '{"spec":{"replicas":9},"status":{"observedGeneration":12345}}')
+    after = json.loads(kc.kubectl("get", "deploy", "web", "-o", "json").stdout)
+    assert after["spec"] == before["spec"]                       # the spec half of the patch changed nothing
+    kc.kubectl("patch", "deploy", "web", "--type=merge", "-p", '{"status":{"replicas":99}}')
+    assert json.loads(kc.kubectl("get", "deploy", "web", "-o", "json").stdout)["status"].get("replicas") != 99
