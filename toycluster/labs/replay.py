@@ -1,9 +1,9 @@
 """The docs replayed: a lab page's ```console blocks run in order, each command's output compared with the page's.
 
-A block opened with ```console holds `$ command` lines (a line ending in a backslash goes on), each followed by
-its expected output; ```console norun blocks are shown, not run. In expected output `<name>` matches one run of
-non-space characters, a line `...` any number of lines, and a run of spaces any run of spaces (trailing spaces
-and blank lines at the end are ignored). The runner runs each command with bash in the repository's root, with
+A block opened with ```console holds `$ command` lines (a line ending in a backslash goes on, and so does a
+here-document to its end marker), each followed by its expected output; ```console norun blocks are shown, not
+run. In expected output `<name>` matches one run of non-space characters, a line `...` any number of lines, and a
+run of spaces any run of spaces (trailing spaces and blank lines at the end are ignored). The runner runs each command with bash in the repository's root, with
 KUBECONFIG and TOYCLUSTER set to the cluster and the venv's bin first on PATH, standard error merged into
 standard output, and stops at the first mismatch, giving both texts.
 """
@@ -22,6 +22,7 @@ from toycluster import config
 PLACEHOLDER = re.compile(r"<[^<>\s]+>")
 ELLIPSIS = "..."
 FENCE = re.compile(r"^\s*```+\s*(\w*)\s*(.*?)\s*$")
+HEREDOC = re.compile(r"(?<!<)<<(?!<)-?\s*['\"]?(\w+)['\"]?")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -104,7 +105,9 @@ def _read_line(steps: list[Step], first: int, line: str, n: int) -> None:
     """Add LINE (number N) of a console block whose steps start at STEPS[FIRST]: a command, its continuation,
     or expected output."""
     last = steps[-1] if len(steps) > first else None
-    if last is not None and last.command.endswith("\\") and not last.expected:
+    if last is not None and not last.expected and _in_heredoc(last.command):
+        last.command += "\n" + line
+    elif last is not None and last.command.endswith("\\") and not last.expected:
         last.command = last.command[:-1].rstrip() + " " + line.strip()
     elif line.startswith("$ ") or line.rstrip() == "$":
         steps.append(Step(line[2:].strip(), "", n))
@@ -113,6 +116,13 @@ def _read_line(steps: list[Step], first: int, line: str, n: int) -> None:
             raise DocError(f"line {n}: output before any `$ command` in a console block: {line.strip()!r}")
     else:
         last.expected += line + "\n"
+
+
+def _in_heredoc(command: str) -> bool:
+    """Is COMMAND (its lines so far) inside a here-document (`<<EOF` on its first line, no `EOF` line yet)?"""
+    first, *rest = command.split("\n")
+    words = HEREDOC.findall(first)
+    return bool(words) and words[-1] not in [line.strip() for line in rest]
 
 
 # ---------------------------------------------------------------- matching

@@ -146,3 +146,16 @@ def test_replay_a_command_that_hangs_is_a_mismatch(tmp_path):
     steps = replay.parse("```console\n$ sleep 5\n```\n")
     result = replay.replay(steps, str(tmp_path), replay.environment("lab"), timeout=0.3)
     assert not result.ok and "timed out" in result.mismatch
+
+
+def test_a_here_document_is_part_of_its_command():
+    steps = replay.parse("```console\n$ kubectl apply -f - <<'EOF'\napiVersion: v1\n  kind: Pod\nEOF\npod/x created\n"
+                         "$ cat <<< \"here-string\"\nhere-string\n```\n")
+    assert steps[0].command == "kubectl apply -f - <<'EOF'\napiVersion: v1\n  kind: Pod\nEOF"
+    assert steps[0].expected == "pod/x created\n"
+    assert (steps[1].command, steps[1].expected) == ('cat <<< "here-string"', "here-string\n")
+
+
+def test_a_here_document_runs(tmp_path):
+    steps = replay.parse("```console\n$ cat <<EOF | tr a-z A-Z\nhello\nEOF\nHELLO\n```\n")
+    assert replay.replay(steps, str(tmp_path), replay.environment("lab")).ok
