@@ -13,9 +13,8 @@ from toycluster import config
 
 from toycluster.api import client as apiclient
 from toycluster.cloud import lb
-from toycluster.dns import coredns
 from toycluster.kernel import nsfs
-from toycluster.cluster import kubeconfig, network
+from toycluster.cluster import network
 
 COMPLETE = "up-complete"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
@@ -95,6 +94,7 @@ def exists(name: str) -> bool:
 
 
 def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
+    from toycluster.cluster import kubeconfig     # yaml and the PKI: only up and down need them
     check_name(cfg.name)
     if cfg.overlay not in ("host-gw", "vxlan"):
         raise UsageError(f"--overlay {cfg.overlay}: must be host-gw or vxlan")
@@ -167,6 +167,7 @@ def install_addons(cfg, timeout: float = 20) -> None:
     balancer has seen the ingress NodePorts answer."""
     from toycluster.ingress import controller
     client = apiclient.Client(cfg.name)
+    from toycluster.dns import coredns            # the add-ons' manifests: only up reads them
     client.apply(coredns.system_manifests(cfg) + controller.system_manifests(cfg))
     deadline = time.time() + timeout
     while True:
@@ -185,6 +186,7 @@ def install_addons(cfg, timeout: float = 20) -> None:
 def wait_https(cfg, timeout: float = 10) -> None:
     """Until the Kubernetes API accepts connections on node1's address (it starts once the CA is made)."""
     import socket
+    from toycluster.cluster import kubeconfig
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -199,6 +201,7 @@ def wait_https(cfg, timeout: float = 10) -> None:
 
 def _make_ca(cfg) -> str:
     from toycluster.api import pki                # cryptography: imported in the background, not on up's path
+    from toycluster.cluster import kubeconfig
     path = pki.make_ca(cfg.state_dir, cfg.name)
     kubeconfig.write(cfg)                         # the API's certificates, its kubeconfig, the user's context
     return path
@@ -240,6 +243,7 @@ def down(name: str, out=sys.stdout) -> int:
     if not exists(name):
         raise UsageError(f"cluster {name} does not exist (clusters here: {', '.join(network.cluster_names()) or 'none'})")
     removed = network.teardown(name)
+    from toycluster.cluster import kubeconfig
     try:
         kubeconfig.remove(name)
     except (OSError, ValueError) as e:
