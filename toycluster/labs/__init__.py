@@ -8,5 +8,6 @@ Modules, in reading order:
 - `catalog.py`: the labs in order, each module loaded when used
 - `progress.py`: a cluster's lab progress (done, failed checks: which hint) in labs.json
 - `replay.py`: a lab page's console blocks replayed against a cluster, output matched with placeholders
+- `lab01_pod_netns.py`: lab 1, a pod is a network namespace: one IP, one localhost, one port space; `ip netns`, `nsenter`
 - `lab05_cluster_dns.py`: lab 5, cluster DNS: A, SRV, PTR, a headless Service, search paths and ndots:5 counted in CoreDNS's log, a pod's dnsConfig
 """
