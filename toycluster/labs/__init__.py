@@ -10,4 +10,5 @@ Modules, in reading order:
 - `replay.py`: a lab page's console blocks replayed against a cluster, output matched with placeholders
 - `lab01_pod_netns.py`: lab 1, a pod is a network namespace: one IP, one localhost, one port space; `ip netns`, `nsenter`
 - `lab05_cluster_dns.py`: lab 5, cluster DNS: A, SRV, PTR, a headless Service, search paths and ndots:5 counted in CoreDNS's log, a pod's dnsConfig
+- `lab07_ingress.py`: lab 7, Ingress: routing by host and path, Exact against Prefix, the default backend, TLS with the cluster CA, checked by the user's own requests
 """
