@@ -9,6 +9,7 @@ Modules, in reading order:
 - `progress.py`: a cluster's lab progress (done, failed checks: which hint) in labs.json
 - `replay.py`: a lab page's console blocks replayed against a cluster, output matched with placeholders
 - `lab01_pod_netns.py`: lab 1, a pod is a network namespace: one IP, one localhost, one port space; `ip netns`, `nsenter`
+- `lab02_pod_to_pod.py`: lab 2, pod to pod across nodes without NAT (veth, cni0, a route per node, tcpdump at both ends); 2b, the same over VXLAN and its outer header
 - `lab03_service_rules.py`: lab 3, a Service is only rules: KUBE-SERVICES → KUBE-SVC → KUBE-SEP, the 1/n probabilities, 300 connections counted by the KUBE-SEP rules' counters
 - `lab04_endpoints_readiness.py`: lab 4, endpoints follow readiness: a failing probe, a deleted pod, a rollout, watched in the EndpointSlice and the rules, while a load pod counts not one failed request
 - `lab05_cluster_dns.py`: lab 5, cluster DNS: A, SRV, PTR, a headless Service, search paths and ndots:5 counted in CoreDNS's log, a pod's dnsConfig
