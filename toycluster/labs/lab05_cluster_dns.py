@@ -48,7 +48,8 @@ def _ready_ips(ctx: Ctx, app: str) -> set[str]:
 
 
 def _check_headless(ctx: Ctx) -> Verdict:
-    answer = ctx.exec("client", "dig", "+short", "+time=2", "+tries=1", HEADLESS, namespace=NS).stdout.split()
+    answer = ctx.kubectl("exec", "-n", NS, "client", "--", "dig", "+short", "+time=2", "+tries=1", HEADLESS,
+                         check=False).split()
     want = _ready_ips(ctx, "web")
     if set(answer) == want:
         return PASS
@@ -73,7 +74,7 @@ def _check_lean(ctx: Ctx) -> Verdict:
                     "A pod's spec.dnsConfig adds to the resolv.conf the kubelet writes: nameservers, searches "
                     "and options. Make a pod `lean` (image nicolaka/netshoot) with the option ndots set to 1.",
                     'spec.dnsConfig.options: [{name: ndots, value: "1"}] (examples/labs/lab05-lean.yaml).')
-    conf = ctx.exec("lean", "cat", "/etc/resolv.conf", namespace=NS).stdout
+    conf = ctx.kubectl("exec", "-n", NS, "lean", "--", "cat", "/etc/resolv.conf", check=False)
     options = [w for line in conf.splitlines() if line.startswith("options") for w in line.split()[1:]]
     if "ndots:1" not in options:
         return fail(f"lean's /etc/resolv.conf says options {' '.join(options) or '(none)'}, not ndots:1",
