@@ -106,4 +106,4 @@ def test_lab_cli_errors(lab_cluster):
     p = run("lab", "start", "1", cluster=lab_cluster.name + "x", check=2)
     assert f"cluster {lab_cluster.name}x does not exist" in p.stderr
     out = run("lab", "list", cluster=lab_cluster.name, check=0).stdout
-    assert [line.split()[0] for line in out.splitlines()[1:]] == list(LABS)
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [lab.key for lab in catalog.all_labs()]
