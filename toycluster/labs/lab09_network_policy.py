@@ -3,8 +3,8 @@
 The starting state (examples/labs/lab09-apps.yaml): in namespace lab09 the pods backend (behind the Service
 `backend`), frontend and other; in lab09-monitor a prober and a debug pod; no policy, so every pod reaches every
 pod. The learner locks lab09 down (ingress and egress), lets every pod of it ask cluster DNS, lets frontend reach
-backend on 8080, and lets lab09-monitor's prober in as well (namespace and pod selector in one entry); `toycluster policy why` says which policy and rule decide.
-The check connects from the pods themselves (curl, dig): what must pass passes, what must be refused is.
+backend on 8080, and lets lab09-monitor's prober in as well (namespace and pod selector in one entry);
+`toycluster policy why` says which policy and rule decide. The check connects from the pods themselves (curl, dig): what must pass passes, what must be refused is.
 """
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ DNS = ("Every pod of lab09 needs egress to cluster DNS: UDP and TCP port 53 to t
 FRONTEND = ("A connection needs both halves: egress from frontend to backend, and ingress to backend from frontend, "
             "on the pod's port 8080 (policies see the packet after the Service's DNAT: not port 80).",
             "Two policies: podSelector app=backend with ingress from podSelector app=frontend port 8080; podSelector "
-            "app=frontend with egress to podSelector app=backend port 8080 (examples/labs/lab09-frontend-to-backend.yaml).")
+            "app=frontend with egress to podSelector app=backend port 8080 "
+            "(examples/labs/lab09-frontend-to-backend.yaml).")
 MONITORING = ("Let backend in from another namespace: an ingress `from` entry with a namespaceSelector (every "
               "namespace has the label kubernetes.io/metadata.name) and, in the same entry, a podSelector.",
               "podSelector app=backend, ingress from ONE entry {namespaceSelector: {matchLabels: "
