@@ -4,7 +4,8 @@ The starting state (examples/labs/lab09-apps.yaml): in namespace lab09 the pods 
 `backend`), frontend and other; in lab09-monitor a prober and a debug pod; no policy, so every pod reaches every
 pod. The learner locks lab09 down (ingress and egress), lets every pod of it ask cluster DNS, lets frontend reach
 backend on 8080, and lets lab09-monitor's prober in as well (namespace and pod selector in one entry);
-`toycluster policy why` says which policy and rule decide. The check connects from the pods themselves (curl, dig): what must pass passes, what must be refused is.
+`toycluster policy why` says which policy and rule decide. The check connects from the pods themselves (curl,
+dig): what must pass passes, what must be refused is.
 """
 from __future__ import annotations
 
