@@ -36,9 +36,12 @@ FORWARD; upstream: "traffic to and from the node where a Pod is running is alway
 connections: checks apply to new connections only (conntrack RELATED,ESTABLISHED return first), so a
 connection that was allowed keeps working after a policy that would now deny it, as with Calico and
 kube-router; upstream leaves this to the implementation.  Denied packets are REJECTed, so a blocked
-client fails at once instead of timing out: TCP with a reset (kube-router's ICMP port unreachable is
-rate-limited by the kernel, about one a second per client after a burst of six, so a client retrying
-would see refusals and hangs in turn), other protocols with ICMP port unreachable.  Plain address rules
+client of a pod's own address fails at once instead of timing out: TCP with a reset (kube-router's ICMP port
+unreachable is rate-limited by the kernel, about one a second per client after a burst of six, so a client
+retrying would see refusals and hangs in turn), other protocols with ICMP port unreachable. A client of a
+ClusterIP whose packet was DNATed on the node that rejects it still times out: the reset leaves with the pod's
+address, not the Service's, and the client ignores it (an egress denial always; an ingress denial when client
+and backend share a node) — lab 9 shows it.  Plain address rules
 (runs of consecutive pod IPs collapsed into exact CIDRs), no ipset: the kernel has ip_set but there is no
 ipset tool here, CONFIG_IP_SET_MAX is 256 sets per namespace, and a set match carries a per-namespace set
 index that would defeat iptables_apply's rule-blob cache.  Inputs (selection, peers): inputs.py.
