@@ -26,15 +26,17 @@ def lab_cluster(request):
     """The cluster the labs share (2 nodes, host-gw); the labs' times are printed when the module ends."""
     if not IS_ROOT:
         pytest.skip("needs root")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     try:
         with cluster_up() as c:
             yield c
     finally:
-        if reporter and TIMES:
-            reporter.write_line("")
-            for key, phases in TIMES.items():
-                reporter.write_line(f"lab {key}: " + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
+        if reporter and capture and TIMES:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line("")
+                for key, phases in TIMES.items():
+                    reporter.write_line(f"lab {key}: " + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
 
 
 def _cluster_args(lab) -> dict | None:
@@ -69,6 +71,7 @@ def _exercise(c, key):
     lab(c, key, "start", 0, times)
     out = lab(c, key, "check", 1, times)
     assert out.startswith("not yet: ") and "\nhint: " in out, out
+    assert (REPO / LABS[key].doc.partition("#")[0]).is_file(), f"lab {key}: its page {LABS[key].doc} is missing"
     t0 = time.monotonic()
     result = replay.replay_doc(LABS[key].doc, c.name, str(REPO), timeout=120)
     times["replay"] = time.monotonic() - t0
