@@ -15,5 +15,8 @@ Modules, in reading order:
 - `lab05_cluster_dns.py`: lab 5, cluster DNS: A, SRV, PTR, a headless Service, search paths and ndots:5 counted in CoreDNS's log, a pod's dnsConfig
 - `lab06_nodeport.py`: lab 6, NodePort and the client's address: every node answers, masquerading, externalTrafficPolicy Local (checked by requests to every node), why apps stay off NodePorts
 - `lab07_ingress.py`: lab 7, Ingress: routing by host and path, Exact against Prefix, the default backend, TLS with the cluster CA, checked by the user's own requests
+- `lab08_journey.py`: lab 8, the whole journey: user → DNS → LB → NodePort → ingress → Service → pod and back, followed with `toycluster trace` (--explain, --diagram); the check traces a request itself
 - `lab09_network_policy.py`: lab 9, NetworkPolicy: default deny both ways, egress to DNS, frontend → backend, a namespace and pod selector in one entry, `policy why`; checked by connecting from the pods
+- `lab10_scapy.py`: lab 10, packets by hand: a crafted SYN to a ClusterIP sniffed on the veth, the bridge and in the pod (DNAT and its reversal), a DNS query by hand; the check sends and captures its own
+- `lab11_scale.py`: lab 11, scale: 2,000 Services, a new connection's latency against the KUBE-SERVICES rule count (plotted), large cluster mode
 """

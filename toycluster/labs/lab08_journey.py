@@ -9,6 +9,7 @@ balancer's DNAT to a NodePort, the Ingress rule, kube-proxy's DNAT of Service la
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from toycluster.labs.kit import PASS, TOYCLUSTER, Ctx, Lab, Verdict, fail
@@ -41,7 +42,13 @@ def start(ctx: Ctx) -> str:
 
 
 def solve(ctx: Ctx) -> None:
+    """Apply the Ingress, then wait (up to 10 s) until the user's request gets through it."""
     ctx.kubectl("apply", "-f", str(SOLUTION))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if ctx.exec("user", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", URL).stdout == "200":
+            return
+        time.sleep(0.2)
 
 
 def trace(ctx: Ctx) -> tuple[dict | None, str]:
