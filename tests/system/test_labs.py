@@ -51,6 +51,10 @@ def _cluster_args(lab) -> dict | None:
             return None
     if len(args) % 2:
         return None
+    if kw.get("overlay") == "host-gw":          # what the shared cluster has
+        del kw["overlay"]
+    if kw.get("nodes", 0) <= 2:
+        kw.pop("nodes", None)
     return kw
 
 

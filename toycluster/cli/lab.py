@@ -39,7 +39,7 @@ def _lab(args) -> Lab:
 
 
 def _missing_up_args(lab: Lab, cfg: config.ClusterConfig) -> list[str]:
-    """The lab's `up` arguments (--flag value pairs) this cluster was not made with."""
+    """What this cluster has instead of the lab's `up` arguments (--flag value pairs), e.g. ["--overlay host-gw"]."""
     args, missing = list(lab.up_args), []
     for i, flag in enumerate(args):
         if not str(flag).startswith("--"):
@@ -51,7 +51,7 @@ def _missing_up_args(lab: Lab, cfg: config.ClusterConfig) -> list[str]:
         else:
             ok = str(have) == value
         if not ok:
-            missing.append(f"{flag} {value}" + (f" (this one has {have})" if have is not None else ""))
+            missing.append(f"{flag} {have}" if have is not None else f"no {flag}")
     return missing
 
 
@@ -62,7 +62,7 @@ def _require_up_args(lab: Lab, cluster: str) -> None:
     if missing:
         wanted = " ".join(map(str, lab.up_args))
         raise UsageError(f"lab {lab.key} needs a cluster made with `toycluster up {wanted}`; cluster {cluster} "
-                         f"was not ({'; '.join(missing)}): make one with its own name and ranges, e.g. "
+                         f"has {', '.join(missing)}: make one with its own name and ranges, e.g. "
                          f"`toycluster --cluster lab{lab.key} up {wanted} --node-cidr ... --pod-cidr ...`")
 
 

@@ -226,7 +226,7 @@ def _solve(key: str):
 LAB = Lab(key="2", title="Pod to pod across nodes, without NAT", doc="docs/labs/02-pod-to-pod.md#steps",
           article="05-container-to-api-gateway.txt, 2. Pod Networking: \"Every Pod can communicate with every other "
                   "Pod without NAT.\"",
-          start=_start("2"), check=_check("2"), solve=_solve("2"), namespace=NS)
+          start=_start("2"), check=_check("2"), solve=_solve("2"), namespace=NS, up_args=("--overlay", "host-gw"))
 LAB_VXLAN = Lab(key="2b", title="Pod to pod over VXLAN: the outer header",
                 doc=f"docs/labs/02-pod-to-pod.md#{ANCHOR_VXLAN}",
                 article="03-networking-without-getting-lost.txt: the CNI plugin \"ensuring traffic can flow between "

@@ -72,7 +72,7 @@ def test_a_lab_that_needs_up_arguments_says_so(env, capsys, monkeypatch):
     env[0] = _lab(up_args=("--overlay", "vxlan"))
     monkeypatch.setattr(config.ClusterConfig, "load", classmethod(lambda cls, name: config.ClusterConfig(name=name)))
     status, _, err = run(capsys, "lab", "start", "1")
-    assert status == 2 and "toycluster up --overlay vxlan" in err and "this one has host-gw" in err
+    assert status == 2 and "toycluster up --overlay vxlan" in err and "cluster c1 has --overlay host-gw" in err
 
 
 def test_progress_survives_a_bad_file(env):
