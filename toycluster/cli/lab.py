@@ -98,6 +98,10 @@ def _start(lab: Lab, ctx: Ctx) -> int:
 
 
 def cmd_check(lab: Lab, ctx: Ctx) -> int:
+    if lab.namespace not in ("default", "", None) and ctx.get("Namespace", lab.namespace, namespace=None) is None:
+        print(f"not yet: lab {lab.key} is not started here (no namespace {lab.namespace} in cluster {ctx.cluster}): "
+              f"`toycluster lab start {lab.key}`")
+        return 1
     verdict = lab.check(ctx)
     failures = progress.record_check(ctx.cluster, lab.key, verdict.ok)
     if verdict.ok:

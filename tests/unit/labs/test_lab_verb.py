@@ -24,6 +24,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(lab_verb.lifecycle, "exists", lambda name: name == "c1")
     monkeypatch.setattr(lab_verb.lifecycle, "require_root", lambda: None)
     monkeypatch.setattr(lab_verb.network, "cluster_names", lambda: ["c1"])
+    monkeypatch.setattr(lab_verb.Ctx, "get", lambda self, kind, name, namespace="default": {})
     STATE.update(fixed=False, cleaned=0)
     labs = [_lab(clean=lambda ctx: STATE.update(cleaned=STATE["cleaned"] + 1))]
     monkeypatch.setattr(catalog, "all_labs", lambda: labs)
@@ -81,3 +82,11 @@ def test_progress_survives_a_bad_file(env):
     assert progress.load("c1") == {}
     assert progress.record_check("c1", "1", False) == 1
     assert progress.hint_level(1) == 0 and progress.hint_level(2) == 1
+
+
+def test_check_of_a_lab_not_started_says_so_without_a_hint(env, capsys, monkeypatch):
+    env[0] = _lab(namespace="lab01")
+    monkeypatch.setattr(lab_verb.Ctx, "get", lambda self, kind, name, namespace="default": None)
+    status, out, _ = run(capsys, "lab", "check", "1")
+    assert status == 1 and "lab 1 is not started here (no namespace lab01" in out
+    assert progress.load("c1") == {}
