@@ -6,9 +6,11 @@ For each count, in increasing order: makes Services s0000, s0001, ... in lab11 u
 echo pod, so each gets its rules), waits until node1's nat table has a KUBE-SERVICES rule for every one, then times
 new connections from pod client (node1) through Service echo (whose rule is near the top of KUBE-SERVICES) and
 straight to the echo pod (matched by no Service rule: it walks them all). Prints a row and a bar per count, keeps
-the pod-to-pod medians in ConfigMap lab11/latency (Services -> µs), and with --svg draws both curves.
+the pod-to-pod medians in ConfigMap lab11/latency (Services -> µs, the sizes of earlier runs kept), and with --svg
+draws both curves.
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -115,9 +117,11 @@ def main() -> None:
         via, direct = measure([f"{vip}:80", f"{pod}:8080"])
         rows.append((count, total, via, direct))
         print(f"{count:>8} {total:>6} {via:>9} µs {direct:>8} µs  {'#' * max(1, round(direct / 5))}")
+    kept = json.loads(kubectl("get", "configmap", "latency", "-o", "json", "--ignore-not-found") or "{}")
+    data = {**kept.get("data", {}), **{str(r[0]): str(r[3]) for r in rows}}     # earlier runs' sizes kept
     run("kubectl", "apply", "-n", NS, "-f", "-", stdin=kubectl(
         "create", "configmap", "latency", "--dry-run=client", "-o", "yaml",
-        *[f"--from-literal={r[0]}={r[3]}" for r in rows]))
+        *[f"--from-literal={k}={v}" for k, v in sorted(data.items(), key=lambda kv: int(kv[0]))]))
     print(f"kept in ConfigMap {NS}/latency (Services: µs pod to pod)")
     if args.svg:
         svg(rows, args.svg)

@@ -1,4 +1,4 @@
-"""Lab 8: the whole journey — user → DNS → load balancer → NodePort → ingress controller → Service → pod, and back.
+"""Lab 8: the whole journey — user → DNS → LB → NodePort → ingress controller → Service → pod, and back.
 
 The learner publishes the `orders` microservice (namespace lab08) at http://api.lab08.example.com/orders with an
 Ingress whose controller goes through the Service's ClusterIP (as the article draws it: "Ingress forwards request

@@ -1,4 +1,4 @@
-"""Lab 10: packets by hand — a crafted SYN to a ClusterIP DNATed on its way and un-DNATed on the way back; a DNS query.
+"""Lab 10: packets by hand — a crafted SYN to a ClusterIP, DNATed on its way and un-DNATed back; a DNS query.
 
 The learner sends a SYN with scapy from pod `client` (node1) to Service `echo`'s ClusterIP, sniffs it on the
 client's veth, on node1's bridge and inside the echo pod (node2), crafts DNS queries to the cluster DNS, and writes
