@@ -19,4 +19,8 @@ Modules, in reading order:
 - `lab09_network_policy.py`: lab 9, NetworkPolicy: default deny both ways, egress to DNS, frontend → backend, a namespace and pod selector in one entry, `policy why`; checked by connecting from the pods
 - `lab10_scapy.py`: lab 10, packets by hand: a crafted SYN to a ClusterIP sniffed on the veth, the bridge and in the pod (DNAT and its reversal), a DNS query by hand; the check sends and captures its own
 - `lab11_scale.py`: lab 11, scale: 2,000 Services, a new connection's latency against the KUBE-SERVICES rule count (plotted), large cluster mode
+- `lab12_break_it.py`: lab 12, break it and diagnose: six exercises (12a-12f), each started broken, checked by traffic and by the repair itself
+- `lab12_common.py`: lab 12's shared parts: namespace lab12, the pod `client`, each exercise's app, curl and dig from a pod
+- `lab12_cluster.py`: 12a-12c, cluster-wide breaks: a rule by hand in node1's nat table (kube-proxy's resync keeps it), node2 stopped behind the load balancer, the DNS pod gone
+- `lab12_objects.py`: 12d-12f, the lab's own objects: a wrong targetPort, a selector that matches nothing, an egress policy that forgot DNS
 """
