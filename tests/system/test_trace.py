@@ -75,6 +75,9 @@ spec:
     - host: web.example
       http:
         paths: [{path: /, pathType: Prefix, backend: {service: {name: web2, port: {number: 80}}}}]
+    - host: empty.example
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: empty, port: {number: 80}}}}]
 """
 
 
@@ -218,6 +221,13 @@ def test_service_without_endpoints_is_rejected_by_kube_proxy(tc):
     stop = tr["hops"][tr["result"]["stopped_at"] - 1]
     assert stop["where"] == "node1" and stop["change"]["chain"] == "KUBE-SERVICES"
     assert stop["change"]["comment"] == "default/empty has no endpoints"
+
+
+def test_an_ingress_answering_503_itself_is_named(tc):
+    tr = trace(tc, "http://empty.example/", check=1)
+    assert tr["result"]["summary"] == "HTTP 503"
+    assert "the ingress controller answered itself" in tr["result"]["why"]
+    assert len(tr["connections"]) == 1                    # no connection to a backend was opened
 
 
 def test_refused_by_the_pod(tc):

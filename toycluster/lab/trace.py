@@ -112,8 +112,25 @@ def result(state: State, trace: Trace, src: Source, target: Target, outcome) -> 
         back = next((h for h in trace.hops if h.connection == last and h.leg == "reply"), None)
         who = f" from {state.describe_ip(back.src)} ({back.src}:{back.sport})" if back else ""
         return Result(True, f"{outcome.status}{who}")
+    if outcome.error is None and outcome.status:          # an answer came, just not a good one (HTTP 4xx, 5xx)
+        return _answered(state, trace, outcome)
     stopped_at, why = diagnose(state, trace, src, target, outcome)
     return Result(False, f"{outcome.error}", stopped_at, why)
+
+
+def _answered(state: State, trace: Trace, outcome) -> Result:
+    """Who answered OUTCOME's status: the backend, or a proxy on the way that answered itself."""
+    last = max((h.connection for h in trace.hops), default=1)
+    back = next((h for h in trace.hops if h.leg == "reply" and h.connection == last), None)   # where it began
+    if back is None:
+        return Result(False, outcome.status, None, f"{outcome.status}, from an answer the capture did not see")
+    who = f"{state.describe_ip(back.src)} ({back.src}:{back.sport})"
+    alone = last == 1 and any(h.change and h.change.what == "DNAT" for h in trace.hops) and \
+        "ingress" in state.describe_ip(back.src)
+    why = f"{outcome.status} answered by {who}" + (
+        ": the ingress controller answered itself and opened no connection to a backend (no ready endpoint "
+        "behind the Ingress's Service?)" if alone else "")
+    return Result(False, outcome.status, back.n, why)
 
 
 def diagnose(state: State, trace: Trace, src: Source, target: Target, outcome) -> tuple[int | None, str]:
