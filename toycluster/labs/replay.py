@@ -3,9 +3,10 @@
 A block opened with ```console holds `$ command` lines (a line ending in a backslash goes on, and so does a
 here-document to its end marker), each followed by its expected output; ```console norun blocks are shown, not
 run. In expected output `<name>` matches one run of non-space characters, a line `...` any number of lines, and a
-run of spaces any run of spaces (trailing spaces and blank lines at the end are ignored). The runner runs each command with bash in the repository's root, with
-KUBECONFIG and TOYCLUSTER set to the cluster and the venv's bin first on PATH, standard error merged into
-standard output, and stops at the first mismatch, giving both texts.
+run of spaces any run of spaces (leading and trailing spaces and blank lines at the end are ignored). The runner
+runs each command with bash in the repository's root, with KUBECONFIG and TOYCLUSTER set to the cluster and the
+venv's bin first on PATH, standard error merged into standard output, and stops at the first mismatch, giving
+both texts.
 """
 from __future__ import annotations
 
@@ -145,7 +146,8 @@ def _lines(text: str) -> list[str]:
 
 
 def line_matches(expected: str, actual: str) -> bool:
-    return _line_pattern(expected.rstrip()).fullmatch(actual.rstrip()) is not None
+    """Leading and trailing spaces aside (right-aligned columns: `ps`, `uniq -c`), does ACTUAL match EXPECTED?"""
+    return _line_pattern(expected.strip()).fullmatch(actual.strip()) is not None
 
 
 def matches(expected: str, actual: str) -> bool:

@@ -91,6 +91,8 @@ def test_output_of_one_block_never_joins_the_last_step_of_the_one_before():
     ("web-<hash>-<id>  1/1", "web-86cf884fb4-d9tdc     1/1"),
     ("a b", "a\t  b"),
     ("  indented", "    indented"),
+    ("<pid> toycluster pod", " 1959 toycluster pod"),
+    ("      2 net:[<inode>]", "2 net:[4026538162]"),
     ("trailing   ", "trailing"),
     ("<none>", "<none>"),
     ("a\n...\nz", "a\nz"),
