@@ -109,16 +109,20 @@ def _taken_networks() -> list[ipaddress.IPv4Network]:
 
 _NEXT_K = [random.randrange(60)]   # a random start: a second test session on the machine picks others
 _USED_K: set[int] = set()
+# With pytest-xdist (scripts/setup test runs the files on several workers), worker N of M takes only the k with
+# k % M == N: two workers never choose the same ranges at the same moment.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
 
 
 def new_ranges() -> dict:
     """Node 192.168.(120+k).0/24, pods 10.(120+k).0.0/16, services 10.(180+k).0.0/16, k unique among
     this session's live clusters and clear of the machine's routes and of every existing cluster's ranges."""
     taken = _taken_networks()
-    for _ in range(60):
+    for _ in range(60 * _WORKERS):
         k = _NEXT_K[0] % 60
         _NEXT_K[0] += 1
-        if k in _USED_K:
+        if k in _USED_K or k % _WORKERS != _WORKER:
             continue
         r = {"node_cidr": f"192.168.{120 + k}.0/24", "pod_cidr": f"10.{120 + k}.0.0/16",
              "service_cidr": f"10.{180 + k}.0.0/16"}

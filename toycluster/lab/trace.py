@@ -69,7 +69,8 @@ def build(state: State, trace: Trace, src: Source, target: Target, outcome, sigh
     if px:
         req2, rep2 = connection_keys(sightings, px[0], px[1], "tcp")
         shown2 = [(k, leg, 2) for k, leg in shown_keys(sightings, req2, rep2, None)]
-        times = [s.t for s in sightings if key(s.pkt) in {k for k, _, _ in shown2}]
+        shown_set = {k for k, _, _ in shown2}        # positions in the captures' causal order, not clock times
+        times = [i for i, s in enumerate(sightings) if key(s.pkt) in shown_set]   # (the clock can step back)
         after = max(times) if times else None
         trace.connections[0].continues_as = 2
         trace.connections.append(Connection(2, f"{px[1][0]}:{px[1][1]}", f"{px[1][2]}:{px[1][3]}", "tcp",

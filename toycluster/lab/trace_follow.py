@@ -54,12 +54,13 @@ def proxied(sightings: list[Sighting], tag: bytes, known: set) -> tuple[str, tup
 
 def shown_keys(sightings, req: list, rep: list, after: float | None) -> list[tuple]:
     """(key, leg) of the packets a table shows for one connection: first out, first back, and the answer
-    that comes back after AFTER (the time a proxied connection ended) when there is one."""
+    that comes back after AFTER (the position in SIGHTINGS, which are in causal order, where a proxied
+    connection ended) when there is one."""
     out = [(req[0], "request")] if req else []
     if rep:
         out.append((rep[0], "reply"))
     if after is not None:
-        when = {key(s.pkt): s.t for s in sightings}
+        when = {key(s.pkt): i for i, s in enumerate(sightings)}
         late = [k for k in rep[1:] if when.get(k, 0) > after and k[0] == "tcp" and k[5] > 0]
         if late:
             out.append((late[0], "reply"))
