@@ -2,8 +2,9 @@
 
 record() writes a core/v1 Event about an object, as client-go's EventRecorder does: an event with the same
 source, object, reason, message and type as an earlier one is not written again, its `count` goes up and its
-`lastTimestamp` moves (the correlator's deduplication). Events are kept for EVENT_TTL seconds and at most
-MAX_EVENTS of them (the API server's --event-ttl is one hour); `kubectl describe` and `kubectl get events` read them.
+`lastTimestamp` moves (the correlator's deduplication, through an index by its key). Events are kept for
+EVENT_TTL seconds (the API server's --event-ttl is one hour) and at most MAX_EVENTS of them (the oldest tenth
+goes when there are more); `kubectl describe` and `kubectl get events` read them.
 """
 import time
 
@@ -19,16 +20,13 @@ def _event_name(obj: dict) -> str:
     return f"{obj['metadata']['name']}.{time.time_ns():x}"
 
 
-def _same(store, ns: str, ref: dict, fields: tuple) -> dict | None:
-    """The earlier event that this one repeats (the correlator's key: source, object, reason, message, type)."""
-    for e in store.list("Event", ns):
-        r = e.get("involvedObject", {})
-        if (r.get("uid"), r.get("name"), r.get("kind"), r.get("fieldPath", "")) == \
-                (ref["uid"], ref["name"], ref["kind"], ref.get("fieldPath", "")) and \
-                (e["source"].get("component", ""), e["source"].get("host", ""), e["reason"], e["message"],
-                 e["type"]) == fields:
-            return e
-    return None
+def _same(store, ns: str, ref: dict, fields: tuple) -> tuple[dict | None, tuple]:
+    """The earlier event that this one repeats (the correlator's key: source, object, reason, message, type),
+    found through an index kept on the store (event name by key), and the key."""
+    k = (ns, ref["uid"], ref["name"], ref["kind"], ref.get("fieldPath", ""), *fields)
+    index = store.__dict__.setdefault("event_index", {})
+    name = index.get(k)
+    return (store.get("Event", ns, name) if name else None), k
 
 
 def involved(obj: dict, field_path: str = "") -> dict:
@@ -50,7 +48,7 @@ def record(store, obj: dict, reason: str, message: str, type_: str = NORMAL, com
     ns = obj["metadata"].get("namespace", "default") if obj["kind"] not in CLUSTER_SCOPED else "default"
     ref = involved(obj, field_path)
     now = now_rfc3339()
-    old = _same(store, ns, ref, (component, host, reason, message, type_))
+    old, k = _same(store, ns, ref, (component, host, reason, message, type_))
     if old is not None:
         event = {**old, "count": old.get("count", 1) + 1, "lastTimestamp": now, "involvedObject": ref,
                  "metadata": {k: v for k, v in old["metadata"].items() if k != "resourceVersion"}}
@@ -60,7 +58,11 @@ def record(store, obj: dict, reason: str, message: str, type_: str = NORMAL, com
                  "source": {"component": component, **({"host": host} if host else {})},
                  "firstTimestamp": now, "lastTimestamp": now, "count": 1, "eventTime": None,
                  "reportingComponent": component, "reportingInstance": host}
-        expire(store)
+        if len(store.by_kind.get("Event", ())) >= MAX_EVENTS or time.monotonic() >= store.__dict__.get(
+                "events_expire_at", 0):                       # not on every event: a pass reads them all
+            expire(store)
+            store.events_expire_at = time.monotonic() + 60
+        store.event_index[k] = event["metadata"]["name"]
     return store.put(event)
 
 
@@ -69,8 +71,11 @@ def expire(store, now: float | None = None) -> None:
     events = store.list("Event")
     cutoff = now_rfc3339((now if now is not None else time.time()) - EVENT_TTL)
     old = [e for e in events if e.get("lastTimestamp", "") < cutoff]
-    if len(events) - len(old) >= MAX_EVENTS:
-        rest = sorted((e for e in events if e not in old), key=lambda e: e.get("lastTimestamp", ""))
-        old += rest[:len(rest) - MAX_EVENTS + 1]
+    if len(events) - len(old) >= MAX_EVENTS:          # down to 90 %: the next pass is 200 events away
+        gone = {id(e) for e in old}
+        rest = sorted((e for e in events if id(e) not in gone), key=lambda e: e.get("lastTimestamp", ""))
+        old += rest[:len(rest) - MAX_EVENTS * 9 // 10]
     for e in old:
         store.delete("Event", e["metadata"]["namespace"], e["metadata"]["name"])
+    if old and len(store.__dict__.get("event_index", {})) > 2 * MAX_EVENTS:   # names of deleted events: drop them
+        store.event_index = {k: n for k, n in store.event_index.items() if store.get("Event", k[0], n)}

@@ -119,7 +119,7 @@ class ControlPlane:
         ca = pki.ca_paths(self.cfg.state_dir)[0]
         crt, key = kubeconfig.paths(self.cfg)["server"]
         while not os.path.exists(crt):
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         streams = streaming.Streams(self.cfg, self.kubelets[0].zygote, store=self.store)   # exec: the fork server
         rest = REST(self.api, f"{self.cfg.node_ip(1)}:{kubeconfig.API_PORT}", streams.handlers())
         try:
