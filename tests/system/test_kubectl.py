@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import KUBECTL, STATE_ROOT, cluster_up, poll, sh
+from conftest import KUBECTL, STATE_ROOT, TOYCLUSTER, cluster_up, poll, sh
 
 APP = """
 apiVersion: apps/v1
@@ -220,3 +220,21 @@ def test_a_status_write_changes_only_the_status(kc):
     assert after["spec"] == before["spec"]                       # the spec half of the patch changed nothing
     kc.kubectl("patch", "deploy", "web", "--type=merge", "-p", '{"status":{"replicas":99}}')
     assert json.loads(kc.kubectl("get", "deploy", "web", "-o", "json").stdout)["status"].get("replicas") != 99
+
+
+def test_down_takes_out_a_context_its_cluster_left_behind(tmp_path):
+    """A context whose cluster is gone (a half-finished up or down) is removed by `down`, which still says the
+    cluster does not exist."""
+    import yaml
+    config = tmp_path / "config"
+    stale = {"name": "toycluster-stzzzz"}
+    config.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "toycluster-stzzzz",
+                                      "clusters": [{**stale, "cluster": {"server": "https://192.0.2.1:6443"}}],
+                                      "users": [{**stale, "user": {}}],
+                                      "contexts": [{**stale, "context": {"cluster": "toycluster-stzzzz"}},
+                                                   {"name": "mine", "context": {}}]}))
+    p = subprocess.run([TOYCLUSTER, "--cluster", "stzzzz", "down"], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "KUBECONFIG": str(config)})
+    assert p.returncode == 2 and "does not exist" in p.stderr
+    left = yaml.safe_load(config.read_text())
+    assert "toycluster-stzzzz" not in config.read_text() and [c["name"] for c in left["contexts"]] == ["mine"]

@@ -133,7 +133,10 @@ def up(cfg, dry_run: bool = False, out=sys.stdout) -> int:
         wait_https(cfg)
         open(f"{cfg.state_dir}/{COMPLETE}", "w").close()     # an up killed before here left a half-made cluster
     except BaseException:
+        if ca.is_alive():
+            ca.join(30)                   # it writes the kubeconfig context: let it finish, then take it out
         network.teardown(cfg.name)
+        _forget_context(cfg.name)
         raise
     out.write(f"cluster {cfg.name} is up: {cfg.nodes} nodes on {cfg.node_cidr} ({cfg.overlay}), "
               f"pods in {cfg.pod_cidr}, services in {cfg.service_cidr} ({time.time() - started:.2f}s)\n"
@@ -241,15 +244,23 @@ def down(name: str, out=sys.stdout) -> int:
     check_name(name)
     require_root()
     if not exists(name):
+        _forget_context(name, out)        # a context a half-finished up or down left behind
         raise UsageError(f"cluster {name} does not exist (clusters here: {', '.join(network.cluster_names()) or 'none'})")
-    removed = network.teardown(name)
+    try:
+        removed = network.teardown(name)
+    finally:                              # even when the teardown fails: the context names a cluster going away
+        _forget_context(name, out)
+    out.write(f"cluster {name} removed ({', '.join(removed)})\n")
+    return 0
+
+
+def _forget_context(name: str, out=sys.stderr) -> None:
+    """Take cluster NAME's context, cluster and user out of the user's kubeconfig (a warning if that fails)."""
     from toycluster.cluster import kubeconfig
     try:
         kubeconfig.remove(name)
     except (OSError, ValueError) as e:
         out.write(f"warning: kubeconfig: {e}\n")
-    out.write(f"cluster {name} removed ({', '.join(removed)})\n")
-    return 0
 
 
 def status(name: str, out=sys.stdout) -> int:
